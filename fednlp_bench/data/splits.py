@@ -1,0 +1,161 @@
+"""The in-memory form of a text-classification dataset: train/test texts with integer labels."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+
+
+@dataclass
+class TextClassificationData:
+    """Train and test splits of a text-classification task, labels as int64 ids 0..L-1."""
+
+    name: str
+    train_texts: list[str]
+    train_labels: np.ndarray  # int64 class ids 0..L-1
+    test_texts: list[str]
+    test_labels: np.ndarray
+    label_names: list[str]
+    fingerprint: str  # sha256 hex of the texts+labels of both splits (stable across runs)
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        train_texts: Sequence[str],
+        train_labels: Sequence[int] | np.ndarray,
+        test_texts: Sequence[str],
+        test_labels: Sequence[int] | np.ndarray,
+        label_names: Sequence[str],
+    ) -> "TextClassificationData":
+        """Build the dataset, checking shapes and computing the fingerprint."""
+        train_texts = [str(t) for t in train_texts]
+        test_texts = [str(t) for t in test_texts]
+        train_ids = np.asarray(train_labels, dtype=np.int64).reshape(-1)
+        test_ids = np.asarray(test_labels, dtype=np.int64).reshape(-1)
+        label_names = [str(n) for n in label_names]
+        if len(train_texts) != len(train_ids) or len(test_texts) != len(test_ids):
+            raise ValueError("texts and labels differ in length")
+        for ids in (train_ids, test_ids):
+            if ids.size and (ids.min() < 0 or ids.max() >= len(label_names)):
+                raise ValueError(f"label ids must lie in 0..{len(label_names) - 1}")
+        return cls(
+            name=name,
+            train_texts=train_texts,
+            train_labels=train_ids,
+            test_texts=test_texts,
+            test_labels=test_ids,
+            label_names=label_names,
+            fingerprint=fingerprint_of(train_texts, train_ids, test_texts, test_ids, label_names),
+        )
+
+    @property
+    def num_labels(self) -> int:
+        """Number of classes."""
+        return len(self.label_names)
+
+    def summary(self) -> str:
+        """One line: name, sizes, classes and a short fingerprint."""
+        return (
+            f"{self.name}: {len(self.train_texts)} train / {len(self.test_texts)} test, "
+            f"{self.num_labels} labels, fingerprint {self.fingerprint[:12]}"
+        )
+
+
+def fingerprint_of(
+    train_texts: Sequence[str],
+    train_labels: Sequence[int] | np.ndarray,
+    test_texts: Sequence[str],
+    test_labels: Sequence[int] | np.ndarray,
+    label_names: Sequence[str] | None = None,
+) -> str:
+    """SHA-256 hex digest of both splits' texts and labels (and label names, when given).
+
+    Every item is length-prefixed, so no two different datasets share a byte stream.
+    """
+    h = hashlib.sha256()
+
+    def put(data: bytes) -> None:
+        h.update(struct.pack("<Q", len(data)))
+        h.update(data)
+
+    for texts, labels in ((train_texts, train_labels), (test_texts, test_labels)):
+        ids = np.asarray(labels, dtype="<i8").reshape(-1)
+        put(struct.pack("<Q", len(texts)))
+        for text in texts:
+            put(str(text).encode("utf-8"))
+        put(ids.tobytes())
+    if label_names is not None:
+        put(struct.pack("<Q", len(label_names)))
+        for label in label_names:
+            put(str(label).encode("utf-8"))
+    return h.hexdigest()
+
+
+def _label_key(raw: Any, where: str, index: int) -> str:
+    """Canonical string form of one raw label; integral floats (1.0) become '1'."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        raise UserError(
+            f"{where} row {index + 1} has no label",
+            "fill in the label column for every row or drop the unlabeled rows",
+        )
+    if isinstance(raw, bool):
+        return str(raw).lower()
+    if isinstance(raw, (int, np.integer)):
+        return str(int(raw))
+    if isinstance(raw, (float, np.floating)):
+        return str(int(raw)) if float(raw).is_integer() else repr(float(raw))
+    key = str(raw).strip()
+    if not key:
+        raise UserError(
+            f"{where} row {index + 1} has an empty label",
+            "fill in the label column for every row or drop the unlabeled rows",
+        )
+    return key
+
+
+def _as_number(key: str) -> float | None:
+    try:
+        value = float(key)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def encode_labels(
+    raw_train: Sequence[Any], raw_test: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Map raw labels (ints or strings) to int64 ids 0..L-1.
+
+    The classes are those seen in train, sorted numerically when every label is a
+    number (so '2' < '10'), else as strings. A test label not seen in train is an error.
+    Returns (train_ids, test_ids, label_names).
+    """
+    train_keys = [_label_key(r, "train", i) for i, r in enumerate(raw_train)]
+    test_keys = [_label_key(r, "test", i) for i, r in enumerate(raw_test)]
+    classes = set(train_keys)
+    if not classes and test_keys:
+        raise UserError("the train split has no labeled rows", "pass a train file with data rows")
+    numbers = {k: _as_number(k) for k in classes}
+    if all(v is not None for v in numbers.values()):
+        label_names = sorted(classes, key=lambda k: (numbers[k], k))
+    else:
+        label_names = sorted(classes)
+    index = {k: i for i, k in enumerate(label_names)}
+    unseen = sorted({k for k in test_keys if k not in index})
+    if unseen:
+        shown = ", ".join(repr(k) for k in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
+        raise UserError(
+            f"test labels not seen in train: {shown} (train has {len(label_names)} labels)",
+            "make sure train and test use the same label column and label values",
+        )
+    train_ids = np.array([index[k] for k in train_keys], dtype=np.int64)
+    test_ids = np.array([index[k] for k in test_keys], dtype=np.int64)
+    return train_ids, test_ids, label_names
