@@ -1,0 +1,160 @@
+"""Command line: `fednlp-bench run | centralized | compare | tasks`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from typing import Any, Sequence
+
+from . import __version__
+from .config import ALGORITHMS, CLIENT_OPTIMIZERS, PARTITIONS, SERVER_OPTIMIZERS, WEIGHTINGS, RunConfig, load_yaml_config
+from .errors import UserError
+
+S = argparse.SUPPRESS
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("task and data")
+    g.add_argument("--task", default=S, help="task name (see `fednlp-bench tasks`); default demo")
+    g.add_argument("--data-dir", default=S, help="folder with a local copy of the task's files (else FEDNLP_DATA_DIR/<task>, else the hub)")
+    g.add_argument("--train-file", default=S, help="your own training file (csv, tsv, jsonl, json)")
+    g.add_argument("--test-file", default=S, help="your own test file; without it 20%% of the training file is held out (seeded)")
+    g.add_argument("--text-column", dest="text_columns", action="append", default=S,
+                   help="text column (repeat to join several, e.g. title and description)")
+    g.add_argument("--label-column", default=S, help="label column")
+    g.add_argument("--max-train", type=int, default=S, help="use a seeded subset of this many training examples")
+    g.add_argument("--max-test", type=int, default=S, help="use a seeded subset of this many test examples")
+    g.add_argument("--model", default=S, help="'tiny' (random init, local tokenizer), 'minilm' (all-MiniLM-L6-v2, extra [minilm]), "
+                                              "a Hugging Face name such as distilbert-base-uncased, or a local folder")
+    g.add_argument("--max-length", type=int, default=S, help="maximum tokens per example (default: the task's)")
+    g.add_argument("--dropout", type=float, default=S, help="override the model's dropout")
+
+
+def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
+    g = p.add_argument_group("training")
+    if federated:
+        g.add_argument("--algorithm", choices=ALGORITHMS, default=S, help="FL algorithm (default fedavg)")
+    g.add_argument("--partition", choices=PARTITIONS, default=S, help="client partition (default uniform)")
+    g.add_argument("--alpha", type=float, default=S, help="Dirichlet concentration for --partition label (smaller = more skew)")
+    g.add_argument("--beta", type=float, default=S, help="Dirichlet concentration for --partition quantity (smaller = more skew)")
+    g.add_argument("--clients", type=int, default=S, help="number of clients (default 10)")
+    g.add_argument("--clients-per-round", type=int, default=S, help="clients sampled per round (default 5)")
+    g.add_argument("--rounds", type=int, default=S, help="communication rounds (default 10)")
+    g.add_argument("--local-epochs", type=int, default=S, help="local epochs per round (default 1)")
+    g.add_argument("--batch-size", type=int, default=S, help="batch size (default 32)")
+    g.add_argument("--client-optimizer", choices=CLIENT_OPTIMIZERS, default=S, help="default sgd (fedavg, fedprox) or adamw (fedopt)")
+    g.add_argument("--client-lr", type=float, default=S, help="client learning rate (default depends on optimizer and model)")
+    g.add_argument("--mu", type=float, default=S, help="FedProx proximal weight (default 0.1 for fedprox)")
+    g.add_argument("--server-optimizer", choices=SERVER_OPTIMIZERS, default=S, help="FedOpt server optimizer (default sgd)")
+    g.add_argument("--server-lr", type=float, default=S, help="FedOpt server learning rate (default 1.0)")
+    g.add_argument("--server-momentum", type=float, default=S, help="FedOpt server SGD momentum (default 0.9)")
+    g.add_argument("--weighting", choices=WEIGHTINGS, default=S, help="aggregation weight per client (default examples)")
+    g.add_argument("--eval-every", type=int, default=S, help="evaluate the global model every k rounds (default 1)")
+    if not federated:
+        g.add_argument("--epochs", type=float, default=S,
+                       help="passes over the training data (default: the FL run's rounds*local-epochs*clients-per-round/clients)")
+    g.add_argument("--seed", type=int, default=S, help="seed for partition, sampling, init and shuffling (default 42)")
+
+
+def add_output_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("--output", default=S, help="result folder (default runs/)")
+    g.add_argument("--cache-dir", default=S, help="tokenization cache (default ~/.cache/fednlp_bench or FEDNLP_CACHE)")
+    g.add_argument("--device", default=S, help="auto (cuda if present), cpu or cuda")
+    g.add_argument("--no-progress", dest="progress", action="store_false", default=S, help="hide progress bars")
+    g.add_argument("--config", default=S, help="YAML file with any of these settings (flags given here win)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fednlp-bench", description="Federated learning benchmark for NLP.")
+    parser.add_argument("--version", action="version", version=f"fednlp-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="one federated run (FedAvg, FedProx, FedOpt)",
+                       description="Run one federated training job and write its result JSON and learning curve.")
+    add_data_args(p), add_training_args(p, federated=True), add_output_args(p)
+
+    p = sub.add_parser("centralized", help="the centralized baseline (same model, data and passes)",
+                       description="Train on the union of all clients' data; the baseline every FL result is compared with.")
+    add_data_args(p), add_training_args(p, federated=False), add_output_args(p)
+
+    p = sub.add_parser("compare", help="centralized vs FedAvg IID vs FedAvg label skew, as a table",
+                       description="Run the centralized baseline and FedAvg on an IID and a label-skewed partition "
+                                   "with the same budget, then print their metrics side by side.")
+    add_data_args(p), add_training_args(p, federated=True), add_output_args(p)
+    p.add_argument("--skew-alpha", type=float, default=0.1, help="alpha of the label-skewed run (default 0.1)")
+
+    sub.add_parser("tasks", help="list the built-in tasks", description="List the built-in tasks.")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """RunConfig defaults, overridden by --config YAML, overridden by flags given on the command line."""
+    values: dict[str, Any] = {}
+    given = vars(args)
+    if "config" in given:
+        values.update(load_yaml_config(given["config"]))
+    names = {f.name for f in fields(RunConfig)}
+    values.update({k: v for k, v in given.items() if k in names})
+    return RunConfig(**values)
+
+
+def cmd_tasks() -> int:
+    import pandas as pd
+
+    from .tasks import TASKS
+
+    rows = [{"task": s.name, "family": s.family, "default model": s.default_model, "max length": s.max_length,
+             "hub": s.hub_name or "-", "local files": " + ".join(x for x in (s.local_train, s.local_test) if x) or "-",
+             "description": s.description} for s in TASKS.values()]
+    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+        print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def cmd_run(cfg: RunConfig) -> int:
+    from .runner import run_fl
+
+    rec = run_fl(cfg)
+    print(f"{rec['task']['primary_metric']}={rec['final'][rec['task']['primary_metric']]:.4f}  result: {rec['path']}")
+    return 0
+
+
+def cmd_centralized(cfg: RunConfig) -> int:
+    from .runner import run_central
+
+    rec = run_central(cfg)
+    print(f"{rec['task']['primary_metric']}={rec['final'][rec['task']['primary_metric']]:.4f}  result: {rec['path']}")
+    return 0
+
+
+def cmd_compare(cfg: RunConfig, skew_alpha: float) -> int:
+    from .compare import compare
+
+    table, path = compare(cfg, skew_alpha)
+    print(table)
+    print(f"results and plot: {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "tasks":
+            return cmd_tasks()
+        cfg = config_from_args(args)
+        if args.command == "run":
+            return cmd_run(cfg)
+        if args.command == "centralized":
+            return cmd_centralized(cfg)
+        return cmd_compare(cfg, args.skew_alpha)
+    except UserError as exc:
+        print(f"fednlp-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fednlp-bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Typed run configuration: defaults per algorithm, YAML loading, validation with clear errors."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+
+ALGORITHMS = ("fedavg", "fedprox", "fedopt")
+PARTITIONS = ("uniform", "label", "quantity")
+CLIENT_OPTIMIZERS = ("sgd", "adamw")
+SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
+WEIGHTINGS = ("examples", "batches", "uniform")
+
+# Client learning rates that make every algorithm learn (see README, "Learning rates").
+DEFAULT_CLIENT_LR = {("sgd", True): 0.5, ("sgd", False): 0.05, ("adamw", True): 2e-3, ("adamw", False): 5e-5}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; the whole object is stored in the result JSON."""
+
+    task: str = "demo"
+    algorithm: str = "fedavg"  # fedavg | fedprox | fedopt | centralized
+    partition: str = "uniform"
+    alpha: float | None = None
+    beta: float | None = None
+    clients: int = 10
+    clients_per_round: int = 5
+    rounds: int = 10
+    local_epochs: int = 1
+    batch_size: int = 32
+    client_optimizer: str | None = None  # default: adamw for fedopt and the tiny model, else sgd
+    client_lr: float | None = None  # default: DEFAULT_CLIENT_LR by optimizer and model
+    mu: float | None = None  # FedProx proximal weight (default 0.1 for fedprox, 0 otherwise)
+    server_optimizer: str = "sgd"
+    server_lr: float = 1.0
+    server_momentum: float | None = None  # default 0.9 for fedopt with sgd
+    weighting: str = "examples"
+    epochs: float | None = None  # centralized only; default: the same passes over the data as the FL run
+    eval_every: int = 1
+    seed: int = 42
+    model: str | None = None  # default: the task's
+    max_length: int | None = None  # default: the task's
+    dropout: float | None = None
+    data_dir: str | None = None
+    train_file: str | None = None
+    test_file: str | None = None
+    text_columns: list[str] | None = None
+    label_column: str | None = None
+    max_train: int | None = None
+    max_test: int | None = None
+    output: str = "runs"
+    cache_dir: str | None = None
+    device: str = "auto"
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def is_tiny(self) -> bool:
+        return (self.model or "tiny") == "tiny"
+
+    def resolved(self) -> "RunConfig":
+        """A copy with every algorithm default filled in (what the result JSON records)."""
+        from .tasks.registry import get_spec
+
+        spec = get_spec(self.task)
+        c = RunConfig(**{f.name: getattr(self, f.name) for f in fields(self)})
+        c.model = c.model or spec.default_model
+        c.max_length = c.max_length or spec.max_length
+        if c.client_optimizer is None:
+            # Plain SGD does not train a randomly initialised transformer (tried lr 0.05 to 5 on the demo):
+            # the tiny model's clients use AdamW; pretrained models keep FedNLP's SGD for FedAvg/FedProx.
+            c.client_optimizer = "adamw" if (c.algorithm == "fedopt" or c.is_tiny) else "sgd"
+        if c.client_lr is None:
+            c.client_lr = DEFAULT_CLIENT_LR[(c.client_optimizer, c.is_tiny)]
+        if c.mu is None:
+            c.mu = 0.1 if c.algorithm == "fedprox" else 0.0
+        if c.server_momentum is None:
+            c.server_momentum = 0.9 if (c.algorithm == "fedopt" and c.server_optimizer == "sgd") else 0.0
+        return c
+
+    def validate(self) -> None:
+        """Checks that need no data; raises UserError naming the flag to fix."""
+        from .tasks.registry import get_spec
+
+        get_spec(self.task)
+        choice = {
+            "algorithm": (self.algorithm, ALGORITHMS + ("centralized",)),
+            "partition": (self.partition, PARTITIONS),
+            "server-optimizer": (self.server_optimizer, SERVER_OPTIMIZERS),
+            "weighting": (self.weighting, WEIGHTINGS),
+        }
+        if self.client_optimizer is not None:
+            choice["client-optimizer"] = (self.client_optimizer, CLIENT_OPTIMIZERS)
+        for flag, (value, allowed) in choice.items():
+            if value not in allowed:
+                raise UserError(f"unknown --{flag} '{value}'", f"choose one of: {', '.join(allowed)}")
+        positive_ints = {"rounds": self.rounds, "clients": self.clients, "clients-per-round": self.clients_per_round,
+                         "local-epochs": self.local_epochs, "batch-size": self.batch_size, "eval-every": self.eval_every}
+        for flag, value in positive_ints.items():
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")
+        if self.clients_per_round > self.clients:
+            raise UserError(
+                f"--clients-per-round {self.clients_per_round} is more than --clients {self.clients}",
+                "sample at most as many clients per round as there are clients",
+            )
+        if self.partition == "label" and (self.alpha is None or self.alpha <= 0):
+            raise UserError(f"label skew needs alpha > 0 (got {self.alpha})", "pass --alpha with a positive value such as 0.1")
+        if self.partition == "quantity" and (self.beta is None or self.beta <= 0):
+            raise UserError(f"quantity skew needs beta > 0 (got {self.beta})", "pass --beta with a positive value such as 5")
+        for flag, value in {"client-lr": self.client_lr, "server-lr": self.server_lr, "epochs": self.epochs}.items():
+            if value is not None and not value > 0:
+                raise UserError(f"--{flag} must be > 0 (got {value})", f"pass a positive --{flag}")
+        if self.mu is not None and self.mu < 0:
+            raise UserError(f"--mu must be >= 0 (got {self.mu})", "pass --mu 0 or more")
+        if self.max_length is not None and self.max_length < 8:
+            raise UserError(f"--max-length must be at least 8 (got {self.max_length})", "pass --max-length 64 or more")
+        check_output_dir(self.output)
+
+
+def check_output_dir(path: str) -> None:
+    """Fail early (before any training) when results could not be written there."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"output folder '{path}' is not writable ({exc.strerror})",
+                        "pass --output with a folder you can write to") from exc
+    if not os.access(p, os.W_OK):
+        raise UserError(f"output folder '{path}' is not writable", "pass --output with a folder you can write to")
+
+
+def load_yaml_config(path: str) -> dict[str, Any]:
+    """Read a YAML mapping of RunConfig fields (dashes or underscores)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file not found: {path}", "check the path passed to --config")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]})", "fix the YAML syntax") from exc
+    if not isinstance(raw, dict):
+        raise UserError(f"config file {path} must hold a mapping of settings", "write `key: value` lines")
+    known = {f.name for f in fields(RunConfig)}
+    out = {}
+    for key, value in raw.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            raise UserError(f"unknown setting '{key}' in {path}", "see `fednlp-bench run --help` for the settings")
+        out[name] = value
+    return out

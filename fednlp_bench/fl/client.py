@@ -1,0 +1,98 @@
+"""Client update: E local epochs of SGD/AdamW on the client's ids, plain or proximal objective."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..tasks.base import Task
+from .params import FlatParams
+
+
+@dataclass
+class ClientConfig:
+    """Local training settings shared by every client."""
+
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 0.1
+    local_epochs: int = 1
+    batch_size: int = 32
+    mu: float = 0.0  # FedProx proximal weight; 0 = plain FedAvg objective
+    weight_decay: float = 0.0
+    max_grad_norm: float | None = None
+
+
+@dataclass
+class ClientResult:
+    delta: torch.Tensor  # global - local (the client's pseudo-gradient)
+    num_examples: int
+    num_batches: int
+    train_loss: float
+
+
+def make_optimizer(params: list[torch.nn.Parameter], cfg: ClientConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown client optimizer {cfg.optimizer!r}")
+
+
+def batch_order(ids: np.ndarray, batch_size: int, epochs: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled mini-batches of `ids` for `epochs` passes (the last batch of a pass may be smaller)."""
+    batches = []
+    for _ in range(epochs):
+        perm = ids[rng.permutation(len(ids))]
+        batches.extend(perm[i : i + batch_size] for i in range(0, len(perm), batch_size))
+    return batches
+
+
+def train_steps(
+    task: Task,
+    model: torch.nn.Module,
+    flat: FlatParams,
+    batches: list[np.ndarray],
+    cfg: ClientConfig,
+    device: torch.device,
+    anchor: torch.Tensor | None = None,
+) -> float:
+    """Run one optimizer step per batch; with `anchor` and mu > 0 add the proximal gradient mu*(w - anchor)."""
+    model.train()
+    opt = make_optimizer(flat.params, cfg)
+    anchor_views = flat.split(anchor) if (anchor is not None and cfg.mu > 0) else None
+    total = 0.0
+    for idx in batches:
+        batch = {k: v.to(device) for k, v in task.batch("train", idx).items()}
+        opt.zero_grad(set_to_none=True)
+        loss = task.loss(model, batch)
+        loss.backward()
+        if anchor_views is not None:
+            with torch.no_grad():
+                for p, a in zip(flat.params, anchor_views):
+                    p.grad.add_(p.detach() - a, alpha=cfg.mu)
+        if cfg.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(flat.params, cfg.max_grad_norm)
+        opt.step()
+        total += float(loss.detach())
+    return total / max(1, len(batches))
+
+
+def client_update(
+    task: Task,
+    model: torch.nn.Module,
+    flat: FlatParams,
+    global_weights: torch.Tensor,
+    ids: np.ndarray,
+    cfg: ClientConfig,
+    device: torch.device,
+    seed: int,
+) -> ClientResult:
+    """Load the global weights in place, train locally, return the delta (global - local)."""
+    flat.set_(global_weights)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    batches = batch_order(ids, cfg.batch_size, cfg.local_epochs, rng)
+    loss = train_steps(task, model, flat, batches, cfg, device, anchor=global_weights)
+    delta = global_weights - flat.flat.detach()
+    return ClientResult(delta, len(ids), len(batches), loss)

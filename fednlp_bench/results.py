@@ -1,0 +1,107 @@
+"""Result records: one JSON per run (written atomically) and a learning-curve PNG beside it."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+
+SCHEMA_VERSION = 1
+
+
+def client_distribution(values: np.ndarray) -> dict[str, float]:
+    """Mean, std, min, 10th percentile, median and max of per-client metric values (NaNs dropped)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return {k: float("nan") for k in ("mean", "std", "min", "p10", "median", "max")}
+    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
+            "p10": float(np.percentile(v, 10)), "median": float(np.median(v)), "max": float(v.max())}
+
+
+def per_client_metrics(task, predictions, test_parts: list[np.ndarray]) -> dict[str, dict[str, float]]:
+    """Metric distribution over clients, each client scored on its own test partition."""
+    rows = [task.metrics(predictions, "test", ids) for ids in test_parts]
+    return {m: client_distribution(np.array([r[m] for r in rows])) for m in task.metric_names}
+
+
+def run_id(record: dict[str, Any]) -> str:
+    cfg = record["config"]
+    part = record.get("partition", {}).get("name", "all")
+    return f"{cfg['task']}-{cfg['algorithm']}-{part}-seed{cfg['seed']}"
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def environment() -> dict[str, str]:
+    import torch
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "platform": platform.platform(terse=True)}
+
+
+def write_result(record: dict[str, Any], output: str, plot: bool = True) -> Path:
+    """Write `<output>/<run id>.json` (and `.png`) atomically; returns the JSON path."""
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"schema_version": SCHEMA_VERSION, "package_version": __version__,
+              "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "environment": environment(), **record}
+    path = out / f"{run_id(record)}.json"
+    if plot:
+        plot_curve(record, path.with_suffix(".png"))
+    atomic_write(path, (json.dumps(_clean(record), indent=2, sort_keys=False) + "\n").encode())
+    return path
+
+
+def plot_curve(record: dict[str, Any], path: Path) -> None:
+    """Learning curve of the primary metric (and train loss) over rounds or passes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = record["task"]["primary_metric"]
+    curve = record["curve"]
+    xs = [p["round"] for p in curve]
+    xlabel = "pass over the training data" if record["kind"] == "centralized" else "round"
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(xs, [p["metrics"][metric] for p in curve], marker="o", ms=3, label=f"test {metric}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(metric)
+    ax2 = ax.twinx()
+    ax2.plot(xs, [p["train_loss"] for p in curve], color="tab:gray", ls="--", lw=1, label="train loss")
+    ax2.set_ylabel("train loss")
+    ax.set_title(f"{record['config']['task']} · {record['config']['algorithm']} · {record.get('partition', {}).get('name', 'all data')}",
+                 fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,117 @@
+"""From a RunConfig to a written result: load data, build the task, partition, train, record."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import RunConfig
+from .errors import UserError
+from .fl.centralized import fl_equivalent_passes, run_centralized
+from .fl.client import ClientConfig
+from .fl.simulation import FLConfig, RunOutput, pick_device, run_federated
+from .fl.strategies import ServerConfig
+from .partition import client_label_histograms, make_partition, mean_pairwise_jsd, partition_digest, partition_name, size_stats
+from .results import per_client_metrics, write_result
+from .tasks import ADAPTERS, Task, get_spec, load_task_data
+from .tasks.registry import subsample
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("FEDNLP_CACHE", Path.home() / ".cache" / "fednlp_bench"))
+
+
+def build_task(cfg: RunConfig) -> Task:
+    """Load (and subsample) the data, then tokenize it for the configured model."""
+    spec = get_spec(cfg.task)
+    data = load_task_data(cfg.task, cfg.data_dir, cfg.train_file, cfg.test_file, cfg.text_columns, cfg.label_column,
+                          seed=cfg.seed)
+    data = subsample(data, cfg.max_train, cfg.max_test, cfg.seed)
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    return ADAPTERS[spec.family](data, model=cfg.model, max_length=cfg.max_length, cache_dir=cache, dropout=cfg.dropout)
+
+
+def client_config(cfg: RunConfig) -> ClientConfig:
+    return ClientConfig(optimizer=cfg.client_optimizer, lr=cfg.client_lr, local_epochs=cfg.local_epochs,
+                        batch_size=cfg.batch_size, mu=cfg.mu)
+
+
+def make_partitions(cfg: RunConfig, task: Task) -> dict[str, list[np.ndarray]]:
+    """Train and test partitioned separately with the same method and seed (FedNLP's convention)."""
+    parts = {}
+    for split in ("train", "test"):
+        n = task.num_examples(split)
+        if cfg.clients > n:
+            raise UserError(f"the {split} split has {n} examples, too few for {cfg.clients} clients",
+                            f"use at most {n} clients (--clients)")
+        parts[split] = make_partition(cfg.partition, task.skew_labels(split), cfg.clients, cfg.seed, cfg.alpha, cfg.beta)
+    return parts
+
+
+def partition_record(cfg: RunConfig, task: Task, parts: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    train_digest, test_digest = partition_digest(parts["train"]), partition_digest(parts["test"])
+    labels = task.skew_labels("train")
+    hist = client_label_histograms(parts["train"], labels, int(labels.max()) + 1)
+    return {
+        "method": cfg.partition, "name": partition_name(cfg.partition, cfg.clients, cfg.alpha, cfg.beta),
+        "clients": cfg.clients, "alpha": cfg.alpha, "beta": cfg.beta, "seed": cfg.seed,
+        "digest": hashlib.sha256(f"{train_digest}|{test_digest}".encode()).hexdigest(),
+        "train_digest": train_digest, "test_digest": test_digest,
+        "train_sizes": size_stats(parts["train"]), "mean_pairwise_jsd": mean_pairwise_jsd(hist),
+    }
+
+
+def task_record(cfg: RunConfig, task: Task) -> dict[str, Any]:
+    return {"name": task.name, "family": task.family, "model": task.model_name, "max_length": cfg.max_length,
+            "num_train": task.num_examples("train"), "num_test": task.num_examples("test"),
+            "num_labels": getattr(task, "num_labels", None), "data_fingerprint": task.data.fingerprint,
+            "metric_names": list(task.metric_names), "primary_metric": task.primary_metric}
+
+
+def output_record(out: RunOutput) -> dict[str, Any]:
+    return {"curve": out.curve, "final": out.final, "wall_time_s": out.wall_time_s,
+            "num_parameters": out.num_parameters}
+
+
+def prepare(cfg: RunConfig) -> tuple[RunConfig, Task]:
+    """Validate everything that needs no training, load the task; nothing is written yet."""
+    cfg.validate()
+    rc = cfg.resolved()
+    task = build_task(rc)
+    return rc, task
+
+
+def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
+    """One federated run; returns the record (also written under cfg.output)."""
+    rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
+    parts = make_partitions(rc, task)
+    fl = FLConfig(algorithm=rc.algorithm, rounds=rc.rounds, clients_per_round=rc.clients_per_round,
+                  client=client_config(rc),
+                  server=ServerConfig(optimizer=rc.server_optimizer, lr=rc.server_lr, momentum=rc.server_momentum),
+                  weighting=rc.weighting, eval_every=rc.eval_every, seed=rc.seed, progress=rc.progress)
+    out = run_federated(task, parts["train"], fl, pick_device(rc.device))
+    record = {"kind": "federated", "config": rc.to_dict(), "seed": rc.seed, "task": task_record(rc, task),
+              "partition": partition_record(rc, task, parts), **output_record(out),
+              "clients": per_client_metrics(task, out.predictions, parts["test"]),
+              "upload_bytes_per_client_per_round": out.upload_bytes}
+    record["path"] = str(write_result(record, rc.output))
+    return record
+
+
+def centralized_passes(cfg: RunConfig) -> float:
+    return cfg.epochs or fl_equivalent_passes(cfg.rounds, cfg.local_epochs, cfg.clients_per_round, cfg.clients)
+
+
+def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
+    """The centralized baseline; by default as many passes over the data as the matching FL run."""
+    cfg.algorithm = "centralized"
+    rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
+    passes = centralized_passes(rc)
+    out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress)
+    record = {"kind": "centralized", "config": {**rc.to_dict(), "epochs": passes}, "seed": rc.seed,
+              "task": task_record(rc, task), **output_record(out), "upload_bytes_per_client_per_round": 0}
+    record["path"] = str(write_result(record, rc.output))
+    return record

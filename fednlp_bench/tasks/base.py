@@ -1,0 +1,49 @@
+"""The task-adapter interface every task family implements; the FL code sees only this."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class Task(ABC):
+    """Tokenized data plus model head, batching, loss, prediction and metrics for one task family."""
+
+    name: str
+    family: str
+    metric_names: tuple[str, ...]
+    primary_metric: str
+
+    @abstractmethod
+    def num_examples(self, split: str) -> int:
+        """Number of examples in 'train' or 'test'."""
+
+    @abstractmethod
+    def skew_labels(self, split: str) -> np.ndarray:
+        """Integer label per example used by label-skew partitioners."""
+
+    @abstractmethod
+    def new_model(self, seed: int) -> torch.nn.Module:
+        """A fresh model with the task head (same seed, same initial weights)."""
+
+    @abstractmethod
+    def batch(self, split: str, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        """A padded training/eval batch of the given example ids."""
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean training loss of a batch (HF models compute it from `labels`)."""
+        return model(**batch).loss
+
+    @abstractmethod
+    def predict(self, model: torch.nn.Module, split: str, device: torch.device, batch_size: int = 128) -> Any:
+        """Predictions for every example of the split, in example order."""
+
+    @abstractmethod
+    def metrics(self, predictions: Any, split: str, indices: np.ndarray | None = None) -> dict[str, float]:
+        """Named metrics of the predictions, optionally restricted to some example ids."""
+
+    def sorted_eval_order(self, lengths: np.ndarray) -> np.ndarray:
+        """Example ids sorted by length so eval batches pad little."""
+        return np.argsort(lengths, kind="stable")
