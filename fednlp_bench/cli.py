@@ -13,6 +13,14 @@ from .errors import UserError
 S = argparse.SUPPRESS
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (problem and fix) with exit code 2, no usage dump."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"{self.prog}: error: {message}; see `{self.prog} --help`", file=sys.stderr)
+        sys.exit(2)
+
+
 def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("task and data")
     g.add_argument("--task", default=S, help="task name (see `fednlp-bench tasks`); default demo")
@@ -66,7 +74,7 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fednlp-bench", description="Federated learning benchmark for NLP.")
+    parser = OneLineParser(prog="fednlp-bench", description="Federated learning benchmark for NLP.")
     parser.add_argument("--version", action="version", version=f"fednlp-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

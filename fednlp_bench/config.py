@@ -121,8 +121,12 @@ class RunConfig:
         for flag, value in {"client-lr": self.client_lr, "server-lr": self.server_lr, "epochs": self.epochs}.items():
             if value is not None and not value > 0:
                 raise UserError(f"--{flag} must be > 0 (got {value})", f"pass a positive --{flag}")
-        if self.mu is not None and self.mu < 0:
+        if self.mu is not None and not self.mu >= 0:  # `not >=` also rejects nan
             raise UserError(f"--mu must be >= 0 (got {self.mu})", "pass --mu 0 or more")
+        for flag, value in {"max-train": self.max_train, "max-test": self.max_test}.items():
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UserError(f"--{flag} must be a positive integer (got {value})",
+                                f"pass --{flag} 1 or more, or leave it out")
         if self.max_length is not None and self.max_length < 8:
             raise UserError(f"--max-length must be at least 8 (got {self.max_length})", "pass --max-length 64 or more")
         check_output_dir(self.output)
@@ -153,11 +157,35 @@ def load_yaml_config(path: str) -> dict[str, Any]:
         raise UserError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]})", "fix the YAML syntax") from exc
     if not isinstance(raw, dict):
         raise UserError(f"config file {path} must hold a mapping of settings", "write `key: value` lines")
-    known = {f.name for f in fields(RunConfig)}
+    known = {f.name: f.type for f in fields(RunConfig)}
     out = {}
     for key, value in raw.items():
         name = str(key).replace("-", "_")
         if name not in known:
             raise UserError(f"unknown setting '{key}' in {path}", "see `fednlp-bench run --help` for the settings")
-        out[name] = value
+        out[name] = _yaml_value(key, value, str(known[name]), path)
     return out
+
+
+def _yaml_value(key: Any, value: Any, annotation: str, path: str) -> Any:
+    """Check a YAML value against its RunConfig field type (argparse does this for flags)."""
+    base = annotation.removesuffix(" | None")
+    if value is None and annotation.endswith(" | None"):
+        return value
+    if base == "float" and isinstance(value, str):  # PyYAML reads 2e-3 (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if base == "list[str]" and isinstance(value, str):
+        value = [value]
+    ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+          "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
+          "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+          "dict[str, Any]": lambda v: isinstance(v, dict)}.get(base, lambda v: True)
+    if not ok(value):
+        want = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+                "list[str]": "a list of strings", "dict[str, Any]": "a mapping"}.get(base, base)
+        raise UserError(f"setting '{key}' in {path} must be {want} (got {value!r})", f"fix '{key}' in the config file")
+    return float(value) if base == "float" else value

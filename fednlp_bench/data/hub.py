@@ -37,7 +37,7 @@ def load_hub(
         text_columns = [text_columns]
     text_columns = list(text_columns)
     if not text_columns:
-        raise UserError("no text column given", "name at least one text column, e.g. --text-columns text")
+        raise UserError("no text column given", "name at least one text column, e.g. --text-column text")
     shown = name if config_name is None else f"{name}/{config_name}"
     try:
         import datasets
@@ -63,7 +63,7 @@ def load_hub(
         raise UserError(
             f"column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} not in "
             f"Hugging Face dataset '{shown}' (it has: {', '.join(columns)})",
-            "pass the right names with --text-columns / --label-column",
+            "pass the right names with --text-column / --label-column",
         )
     feature = train.features.get(label_column)
     class_names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None

@@ -36,7 +36,7 @@ def load_local(
         text_columns = [text_columns]
     text_columns = list(text_columns)
     if not text_columns:
-        raise UserError("no text column given", "name at least one text column, e.g. --text-columns sentence")
+        raise UserError("no text column given", "name at least one text column, e.g. --text-column sentence")
     train_frame = _read_table(train_file, "--train-file")
     train_texts, train_raw = _extract(train_frame, train_file, text_columns, label_column)
     if test_file is not None:
@@ -175,7 +175,7 @@ def _extract(frame: pd.DataFrame, path: str, text_columns: list[str], label_colu
         raise UserError(
             f"{kind}{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} not in {path} "
             f"(it has: {', '.join(have)})",
-            "pass the right names with --text-columns / --label-column",
+            "pass the right names with --text-column / --label-column",
         )
     columns = [[_cell_text(v) for v in frame[c].tolist()] for c in text_columns]
     texts = columns[0] if len(columns) == 1 else [" ".join(p for p in parts if p) for parts in zip(*columns)]
