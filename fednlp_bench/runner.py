@@ -1,7 +1,6 @@
 """From a RunConfig to a written result: load data, build the task, partition, train, record."""
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,8 @@ from .fl.centralized import fl_equivalent_passes, run_centralized
 from .fl.client import ClientConfig
 from .fl.simulation import FLConfig, RunOutput, pick_device, run_federated
 from .fl.strategies import ServerConfig
-from .partition import client_label_histograms, make_partition, mean_pairwise_jsd, partition_digest, partition_name, size_stats
+from .partition import client_label_histograms, make_partition, mean_pairwise_jsd, size_stats
+from .partition.model import Partition
 from .results import per_client_metrics, write_result
 from .tasks import ADAPTERS, Task, get_spec, load_task_data
 from .tasks.registry import subsample
@@ -52,14 +52,13 @@ def make_partitions(cfg: RunConfig, task: Task) -> dict[str, list[np.ndarray]]:
 
 
 def partition_record(cfg: RunConfig, task: Task, parts: dict[str, list[np.ndarray]]) -> dict[str, Any]:
-    train_digest, test_digest = partition_digest(parts["train"]), partition_digest(parts["test"])
+    part = Partition(cfg.partition, parts["train"], parts["test"], {"alpha": cfg.alpha, "beta": cfg.beta, "seed": cfg.seed})
     labels = task.skew_labels("train")
     hist = client_label_histograms(parts["train"], labels, int(labels.max()) + 1)
     return {
-        "method": cfg.partition, "name": partition_name(cfg.partition, cfg.clients, cfg.alpha, cfg.beta),
+        "method": cfg.partition, "name": part.name,
         "clients": cfg.clients, "alpha": cfg.alpha, "beta": cfg.beta, "seed": cfg.seed,
-        "digest": hashlib.sha256(f"{train_digest}|{test_digest}".encode()).hexdigest(),
-        "train_digest": train_digest, "test_digest": test_digest,
+        "digest": part.digest, "train_digest": part.train_digest, "test_digest": part.test_digest,
         "train_sizes": size_stats(parts["train"]), "mean_pairwise_jsd": mean_pairwise_jsd(hist),
     }
 
