@@ -24,6 +24,8 @@ class TextClassificationData:
     test_labels: np.ndarray
     label_names: list[str]
     fingerprint: str  # sha256 hex of the texts+labels of both splits (stable across runs)
+    train_groups: list[str] | None = None  # natural client id per example (user, author, domain), when known
+    test_groups: list[str] | None = None
 
     @classmethod
     def create(
@@ -159,3 +161,14 @@ def encode_labels(
     train_ids = np.array([index[k] for k in train_keys], dtype=np.int64)
     test_ids = np.array([index[k] for k in test_keys], dtype=np.int64)
     return train_ids, test_ids, label_names
+
+
+def data_fingerprint(data: TextClassificationData) -> str:
+    """Fingerprint of a dataset's texts, labels and natural client ids (when it has them)."""
+    return fingerprint_of(
+        list(data.train_texts) + list(data.train_groups or []),
+        data.train_labels,
+        list(data.test_texts) + list(data.test_groups or []),
+        data.test_labels,
+        data.label_names,
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import TextClassificationData, demo_dataset, fingerprint_of, load_hub, load_local
+from ..data import TextClassificationData, data_fingerprint, demo_dataset, load_domains, load_hub, load_local
 from ..errors import UserError
 
 
@@ -26,6 +26,7 @@ class TaskSpec:
     hub_splits: tuple[str, str] = ("train", "test")
     local_train: str | None = None
     local_test: str | None = None  # None: split local_train (seeded)
+    layout: str = "files"  # files: local_train/local_test; domains: one folder per domain (natural clients)
     default_model: str = "tiny"
     max_length: int = 128
     tags: tuple[str, ...] = field(default_factory=tuple)
@@ -42,6 +43,9 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("agnews", "text_classification", "AG News topics, 4 classes (title + description)",
                  text_columns=("title", "description"), hub_name="ag_news", hub_text_columns=("text",),
                  local_train="test.csv", local_test=None, max_length=128),
+        TaskSpec("multidomain_sentiment", "text_classification",
+                 "product/airline review sentiment, 2 classes, 5 domains = natural clients", text_columns=("sentence",),
+                 layout="domains", local_train="train.tsv", local_test="test-labeled.tsv", max_length=128),
         TaskSpec("20news", "text_classification", "20 Newsgroups, 20 classes (FedNLP's flagship)",
                  hub_name="SetFit/20_newsgroups", max_length=256),
         TaskSpec("text_classification", "text_classification",
@@ -78,8 +82,10 @@ def subsample(data: TextClassificationData, max_train: int | None, max_test: int
         train_labels=data.train_labels[tr],
         test_texts=[data.test_texts[i] for i in te],
         test_labels=data.test_labels[te],
+        train_groups=[data.train_groups[i] for i in tr] if data.train_groups else None,
+        test_groups=[data.test_groups[i] for i in te] if data.test_groups else None,
     )
-    return replace(out, fingerprint=fingerprint_of(out.train_texts, out.train_labels, out.test_texts, out.test_labels))
+    return replace(out, fingerprint=data_fingerprint(out))
 
 
 def load_task_data(
@@ -104,6 +110,8 @@ def load_task_data(
     if spec.local_train is None:
         raise UserError(f"task '{name}' needs data files", "pass --train-file (and --test-file) with your data")
     folder = Path(data_dir) if data_dir else (shared_data_dir() / name if shared_data_dir() else None)
+    if folder is not None and spec.layout == "domains":
+        return load_domains(str(folder), cols, label, spec.local_train, spec.local_test, name=spec.name)
     if folder is not None:
         if not folder.is_dir():
             raise UserError(f"data folder not found: {folder}", f"point --data-dir at the folder holding {spec.local_train}")
