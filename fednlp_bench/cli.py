@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skew-alpha", type=float, default=0.1, help="alpha of the label-skewed run (default 0.1)")
 
     sub.add_parser("tasks", help="list the built-in tasks", description="List the built-in tasks.")
+    from .partition.commands import add_partition_parser
+
+    add_partition_parser(sub)
     return parser
 
 
@@ -150,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "tasks":
             return cmd_tasks()
+        if args.command == "partition":
+            from .partition.commands import run_partition_command
+
+            return run_partition_command(args)
         cfg = config_from_args(args)
         if args.command == "run":
             return cmd_run(cfg)
