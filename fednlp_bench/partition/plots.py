@@ -82,7 +82,11 @@ def plot_sizes(parts: list[np.ndarray], path: str | os.PathLike) -> Path:
     if sizes.size == 0:
         raise ValueError("no clients to plot")
     fig, ax = _new_figure()
-    bins = int(np.clip(np.sqrt(sizes.size) * 2, 5, 50))
+    span = int(sizes.max() - sizes.min())
+    if span < 50:  # few distinct sizes: one bar per integer, centred on it
+        bins: int | np.ndarray = np.arange(sizes.min() - 0.5, sizes.max() + 1.5)
+    else:
+        bins = int(np.clip(np.sqrt(sizes.size) * 2, 5, 50))
     ax.hist(sizes, bins=bins, color="#3b528b", edgecolor="white")
     ax.axvline(sizes.mean(), color="#e45756", linestyle="--", label=f"mean {sizes.mean():.1f}")
     ax.set_xlabel("examples per client")
