@@ -1,13 +1,13 @@
 """The main job: centralized vs FedAvg (IID) vs FedAvg (label skew) on one task with one budget."""
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from .config import RunConfig
+from .results import save_figure
 from .runner import prepare, run_central, run_fl
 
 
@@ -67,7 +67,4 @@ def plot_compare(records: dict, metric: str, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)

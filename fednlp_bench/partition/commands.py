@@ -106,6 +106,7 @@ def _check_target(folder: Path, overwrite: bool) -> None:
 def cmd_stats(args) -> int:
     import pandas as pd
 
+    from ..results import atomic_write
     from .plots import plot_heatmap, plot_jsd_matrix, plot_sizes
     from .stats import client_label_histograms, jsd_matrix, partition_summary, summary_table
 
@@ -137,9 +138,7 @@ def cmd_stats(args) -> int:
             plot_sizes(part.train, out / "client_sizes.png"),
             plot_jsd_matrix(jsd_matrix(hist), out / "jsd_matrix.png")]
     summary.update({"partition_name": part.name, "digest": part.digest})
-    tmp = out / ".stats.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1) + "\n")
-    tmp.replace(out / "stats.json")
+    atomic_write(out / "stats.json", (json.dumps(summary, indent=1) + "\n").encode())
     sizes = summary["sizes"]
     head = pd.DataFrame([{"partition": part.name, "clients": part.num_clients, "min size": sizes["min"],
                           "max size": sizes["max"], "mean size": sizes["mean"], "std/mean": sizes["std_over_mean"],
