@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any, Sequence
 
 from . import __version__
-from .config import ALGORITHMS, CLIENT_OPTIMIZERS, PARTITIONS, SERVER_OPTIMIZERS, WEIGHTINGS, RunConfig, load_yaml_config
+from .config import ALGORITHMS, CLIENT_OPTIMIZERS, PARTITIONS, SERVER_OPTIMIZERS, TAG_SCHEMES, WEIGHTINGS, RunConfig, load_yaml_config
 from .errors import UserError
 
 S = argparse.SUPPRESS
@@ -25,17 +25,27 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("task and data")
     g.add_argument("--task", default=S, help="task name (see `fednlp-bench tasks`); default demo")
     g.add_argument("--data-dir", default=S, help="folder with a local copy of the task's files (else FEDNLP_DATA_DIR/<task>, else the hub)")
-    g.add_argument("--train-file", default=S, help="your own training file (csv, tsv, jsonl, json)")
+    g.add_argument("--train-file", default=S, help="your own training file (csv, tsv, jsonl, json; CoNLL for tagging; SQuAD json for QA)")
     g.add_argument("--test-file", default=S, help="your own test file; without it 20%% of the training file is held out (seeded)")
     g.add_argument("--text-column", dest="text_columns", action="append", default=S,
                    help="text column (repeat to join several, e.g. title and description)")
-    g.add_argument("--label-column", default=S, help="label column")
+    g.add_argument("--label-column", "--target-column", dest="label_column", default=S,
+                   help="label column (classification), tag column (tagging), answers column (QA), target column (seq2seq)")
     g.add_argument("--max-train", type=int, default=S, help="use a seeded subset of this many training examples")
     g.add_argument("--max-test", type=int, default=S, help="use a seeded subset of this many test examples")
     g.add_argument("--model", default=S, help="'tiny' (random init, local tokenizer), 'minilm' (all-MiniLM-L6-v2, extra [minilm]), "
                                               "a Hugging Face name such as distilbert-base-uncased, or a local folder")
     g.add_argument("--max-length", type=int, default=S, help="maximum tokens per example (default: the task's)")
     g.add_argument("--dropout", type=float, default=S, help="override the model's dropout")
+    g = p.add_argument_group("task family options")
+    g.add_argument("--tag-scheme", choices=TAG_SCHEMES, default=S, help="tagging: tag scheme of the files (default auto)")
+    g.add_argument("--doc-stride", type=int, default=S, help="QA: tokens shared by consecutive windows of a long context (default 64)")
+    g.add_argument("--max-answer-length", type=int, default=S, help="QA: longest answer in tokens (default 30)")
+    g.add_argument("--n-best", type=int, default=S, help="QA: start/end candidates searched per window (default 20)")
+    g.add_argument("--num-beams", type=int, default=S, help="seq2seq: beams at evaluation, 1 = greedy (default 1)")
+    g.add_argument("--max-new-tokens", type=int, default=S, help="seq2seq: tokens generated at evaluation (default 32)")
+    g.add_argument("--max-target-length", type=int, default=S, help="seq2seq: target tokens kept for training (default 64)")
+    g.add_argument("--source-prefix", default=S, help="seq2seq: text put before every source, e.g. 'summarize: ' for T5")
 
 
 def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
@@ -116,6 +126,7 @@ def cmd_tasks() -> int:
     from .tasks import TASKS
 
     rows = [{"task": s.name, "family": s.family, "default model": s.default_model, "max length": s.max_length,
+             "columns": " / ".join([",".join(s.text_columns), s.label_column]),
              "hub": s.hub_name or "-", "local files": " + ".join(x for x in (s.local_train, s.local_test) if x) or "-",
              "description": s.description} for s in TASKS.values()]
     with pd.option_context("display.max_colwidth", 80, "display.width", 200):

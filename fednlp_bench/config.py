@@ -16,6 +16,9 @@ PARTITIONS = ("uniform", "label", "quantity")
 CLIENT_OPTIMIZERS = ("sgd", "adamw")
 SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 WEIGHTINGS = ("examples", "batches", "uniform")
+TAG_SCHEMES = ("auto", "BIO", "IOB1", "IOBES")
+# Settings read by one task family only: loading options, then the adapter's options.
+LOAD_OPTIONS = {"sequence_tagging": ("tag_scheme",)}
 
 # Client learning rates that make every algorithm learn (see README, "Learning rates").
 DEFAULT_CLIENT_LR = {("sgd", True): 0.5, ("sgd", False): 0.05, ("adamw", True): 2e-3, ("adamw", False): 5e-5}
@@ -53,6 +56,14 @@ class RunConfig:
     test_file: str | None = None
     text_columns: list[str] | None = None
     label_column: str | None = None
+    tag_scheme: str | None = None  # tagging: auto | BIO | IOB1 | IOBES (default auto: detected from the tags)
+    doc_stride: int | None = None  # QA: overlap (tokens) between windows of a long context
+    max_answer_length: int | None = None  # QA: longest answer span (tokens) the decoder considers
+    n_best: int | None = None  # QA: start/end candidates searched per window
+    num_beams: int | None = None  # seq2seq: 1 = greedy decoding
+    max_new_tokens: int | None = None  # seq2seq: generation length at evaluation
+    max_target_length: int | None = None  # seq2seq: target tokens kept for training
+    source_prefix: str | None = None  # seq2seq: text put before every source (T5: "summarize: ")
     max_train: int | None = None
     max_test: int | None = None
     output: str = "runs"
@@ -127,6 +138,13 @@ class RunConfig:
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"--{flag} must be a positive integer (got {value})",
                                 f"pass --{flag} 1 or more, or leave it out")
+        for flag, value in {"doc-stride": self.doc_stride, "max-answer-length": self.max_answer_length,
+                            "n-best": self.n_best, "num-beams": self.num_beams, "max-new-tokens": self.max_new_tokens,
+                            "max-target-length": self.max_target_length}.items():
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")
+        if self.tag_scheme is not None and self.tag_scheme not in TAG_SCHEMES:
+            raise UserError(f"unknown tag scheme '{self.tag_scheme}'", f"pass --tag-scheme {' | '.join(TAG_SCHEMES)}")
         if self.max_length is not None and self.max_length < 8:
             raise UserError(f"--max-length must be at least 8 (got {self.max_length})", "pass --max-length 64 or more")
         check_output_dir(self.output)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import RunConfig
+from .config import LOAD_OPTIONS, RunConfig
 from .errors import UserError
 from .fl.centralized import fl_equivalent_passes, run_centralized
 from .fl.client import ClientConfig
@@ -16,7 +16,7 @@ from .fl.strategies import ServerConfig
 from .partition import client_label_histograms, make_partition, mean_pairwise_jsd, size_stats
 from .partition.model import Partition
 from .results import per_client_metrics, write_result
-from .tasks import ADAPTERS, Task, get_spec, load_task_data
+from .tasks import Task, adapter_class, get_spec, load_task_data
 from .tasks.registry import subsample
 
 
@@ -27,11 +27,14 @@ def default_cache_dir() -> Path:
 def build_task(cfg: RunConfig) -> Task:
     """Load (and subsample) the data, then tokenize it for the configured model."""
     spec = get_spec(cfg.task)
+    load_opts = {k: getattr(cfg, k) for k in LOAD_OPTIONS.get(spec.family, ()) if getattr(cfg, k) is not None}
     data = load_task_data(cfg.task, cfg.data_dir, cfg.train_file, cfg.test_file, cfg.text_columns, cfg.label_column,
-                          seed=cfg.seed)
+                          seed=cfg.seed, **load_opts)
     data = subsample(data, cfg.max_train, cfg.max_test, cfg.seed)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-    return ADAPTERS[spec.family](data, model=cfg.model, max_length=cfg.max_length, cache_dir=cache, dropout=cfg.dropout)
+    adapter = adapter_class(spec.family)
+    options = {k: getattr(cfg, k) for k in getattr(adapter, "OPTIONS", ()) if getattr(cfg, k, None) is not None}
+    return adapter(data, model=cfg.model, max_length=cfg.max_length, cache_dir=cache, dropout=cfg.dropout, **options)
 
 
 def client_config(cfg: RunConfig) -> ClientConfig:

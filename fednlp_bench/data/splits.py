@@ -63,6 +63,22 @@ class TextClassificationData:
         """Number of classes."""
         return len(self.label_names)
 
+    def subset(self, train_idx: np.ndarray, test_idx: np.ndarray) -> "TextClassificationData":
+        """The examples at the given ids of each split (order kept); the fingerprint follows the subset."""
+        from dataclasses import replace
+
+        tr, te = np.asarray(train_idx, np.int64), np.asarray(test_idx, np.int64)
+        out = replace(
+            self,
+            train_texts=[self.train_texts[i] for i in tr],
+            train_labels=self.train_labels[tr],
+            test_texts=[self.test_texts[i] for i in te],
+            test_labels=self.test_labels[te],
+            train_groups=[self.train_groups[i] for i in tr] if self.train_groups else None,
+            test_groups=[self.test_groups[i] for i in te] if self.test_groups else None,
+        )
+        return replace(out, fingerprint=data_fingerprint(out))
+
     def summary(self) -> str:
         """One line: name, sizes, classes and a short fingerprint."""
         return (
