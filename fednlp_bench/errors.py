@@ -7,3 +7,7 @@ class UserError(Exception):
     def __init__(self, problem: str, fix: str = "") -> None:
         message = problem if not fix else f"{problem}; {fix}"
         super().__init__(message.replace("\n", " "))
+
+
+class DataWarning(UserWarning):
+    """Data that loads but not whole (e.g. QA examples skipped for a bad answer offset); the CLI prints one line."""
