@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from dataclasses import fields
 from typing import Any, Sequence
 
 from . import __version__
 from .config import ALGORITHMS, CLIENT_OPTIMIZERS, PARTITIONS, SERVER_OPTIMIZERS, TAG_SCHEMES, WEIGHTINGS, RunConfig, load_yaml_config
-from .errors import UserError
+from .errors import DataWarning, UserError
 
 S = argparse.SUPPRESS
 
@@ -159,8 +160,24 @@ def cmd_compare(cfg: RunConfig, skew_alpha: float) -> int:
     return 0
 
 
+def show_data_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """DataWarnings as one `fednlp-bench: warning:` line; any other warning as Python shows it."""
+    if issubclass(category, DataWarning):
+        print(f"fednlp-bench: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DataWarning)
+        warnings.showwarning = show_data_warning
+        return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Dispatch a parsed command; bad input becomes one error line and exit code 2."""
     try:
         if args.command == "tasks":
             return cmd_tasks()
