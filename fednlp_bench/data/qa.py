@@ -122,6 +122,14 @@ class QAData:
     def examples(self, split: str) -> list[QAExample]:
         return self.train_examples if split == "train" else self.test_examples
 
+    FEDNLP_TASK_TYPE = "span_extraction"
+
+    def export_fields(self, split: str, ids: Sequence[int]) -> dict[str, list]:
+        """Full-fidelity columns of some examples for partition export: id, question, context, every gold answer."""
+        ex = [self.examples(split)[int(i)] for i in ids]
+        return {"id": [e.id for e in ex], "question": [e.question for e in ex], "context": [e.context for e in ex],
+                "answers": [[{"text": t, "answer_start": int(s)} for t, s in e.answers] for e in ex]}
+
     def subset(self, train_idx: np.ndarray, test_idx: np.ndarray) -> "QAData":
         """The examples at the given ids of each split (same label names); the fingerprint follows the subset."""
         tr = [self.train_examples[int(i)] for i in np.asarray(train_idx, dtype=np.int64)]

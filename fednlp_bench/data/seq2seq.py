@@ -99,6 +99,13 @@ class Seq2SeqData:
     def num_labels(self) -> int:
         return len(self.label_names)
 
+    FEDNLP_TASK_TYPE = "seq2seq"
+
+    def export_fields(self, split: str, ids: Sequence[int]) -> dict[str, list]:
+        """Full-fidelity columns of some examples for partition export: source and target text."""
+        src, tgt = (self.train_texts, self.train_targets) if split == "train" else (self.test_texts, self.test_targets)
+        return {"source": [src[int(i)] for i in ids], "target": [tgt[int(i)] for i in ids]}
+
     def subset(self, train_idx: np.ndarray, test_idx: np.ndarray) -> "Seq2SeqData":
         """The examples at the given ids of each split (fingerprint recomputed)."""
         tr = np.asarray(train_idx, np.int64).reshape(-1)

@@ -119,6 +119,13 @@ class SequenceTaggingData:
         """Number of skew labels ("O" + entity types)."""
         return len(self.label_names)
 
+    FEDNLP_TASK_TYPE = "sequence_tagging"
+
+    def export_fields(self, split: str, ids: Sequence[int]) -> dict[str, list]:
+        """Full-fidelity columns of some examples for partition export: the words and their tags."""
+        tokens, tags = (self.train_tokens, self.train_tags) if split == "train" else (self.test_tokens, self.test_tags)
+        return {"tokens": [list(tokens[int(i)]) for i in ids], "tags": [list(tags[int(i)]) for i in ids]}
+
     def subset(self, train_idx: np.ndarray, test_idx: np.ndarray) -> "SequenceTaggingData":
         """The sentences at the given ids (tag and label names kept, so model ids stay the same)."""
         tr, te = [int(i) for i in np.asarray(train_idx).reshape(-1)], [int(i) for i in np.asarray(test_idx).reshape(-1)]

@@ -96,20 +96,35 @@ def _rows(data: Any, split: str, ids: np.ndarray) -> dict[str, list[Any]]:
     texts = data.train_texts if split == "train" else data.test_texts
     labels = np.asarray(data.train_labels if split == "train" else data.test_labels)
     names = list(data.label_names)
-    return {
+    rows = {
         "example_id": [int(i) for i in ids],
         "text": [texts[int(i)] for i in ids],
         "label": [int(labels[int(i)]) for i in ids],
         "label_name": [names[int(labels[int(i)])] for i in ids],
     }
+    if hasattr(data, "export_fields"):  # tagging, QA, seq2seq: the family's own columns (label = the skew label)
+        rows.update(data.export_fields(split, ids))
+    return rows
+
+
+def _arrow_schema(data: Any):
+    """Shard schema: the common columns plus the family's own, typed so every shard (even an empty one) agrees."""
+    import pyarrow as pa
+
+    fields = [("example_id", pa.int64()), ("text", pa.string()), ("label", pa.int64()), ("label_name", pa.string())]
+    extra = {"tokens": pa.list_(pa.string()), "tags": pa.list_(pa.string()), "id": pa.string(),
+             "question": pa.string(), "context": pa.string(), "source": pa.string(), "target": pa.string(),
+             "answers": pa.list_(pa.struct([("text", pa.string()), ("answer_start", pa.int64())]))}
+    if hasattr(data, "export_fields"):
+        fields += [(k, extra[k]) for k in data.export_fields("train", [])]
+    return pa.schema(fields)
 
 
 def _write_shards(partition: Partition, tmp: Path, fmt: str, data: Any) -> list[str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([("example_id", pa.int64()), ("text", pa.string()),
-                        ("label", pa.int64()), ("label_name", pa.string())])
+    schema = _arrow_schema(data)
     ext = "parquet" if fmt == "shards-parquet" else "jsonl"
     files = []
     for split, parts in (("train", partition.train), ("test", partition.test)):

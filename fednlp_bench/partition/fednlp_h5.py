@@ -232,28 +232,54 @@ def _read_group(f: Any, path: Path, method: str | None, num_train: int | None) -
 
 
 def write_data_h5(path: Path, data: Any) -> None:
-    """Write a TextClassificationData as FedNLP's data.h5 (train then test, one index space)."""
+    """Write a dataset as FedNLP's data.h5 (train then test, one index space), in its task type's layout.
+
+    text_classification and seq2seq: X/<i>, Y/<i> strings; sequence_tagging: X/<i>, Y/<i> arrays of words and tags;
+    span_extraction: context_X/<i>, question_X/<i>, Y/<i> = (char start, char end) of the first answer, question_ids/<i>.
+    """
     import h5py
 
+    task_type = getattr(data, "FEDNLP_TASK_TYPE", "text_classification")
     num_train, num_test = len(data.train_texts), len(data.test_texts)
-    names = list(data.label_names)
+    names = list(getattr(data, "tag_names", None) or data.label_names)
     attributes = {
         "index_list": list(range(num_train + num_test)),
         "train_index_list": list(range(num_train)),
         "test_index_list": list(range(num_train, num_train + num_test)),
-        "label_vocab": {n: i for i, n in enumerate(names)},
         "num_labels": len(names),
-        "task_type": "text_classification",
+        "task_type": task_type,
     }
-    texts = list(data.train_texts) + list(data.test_texts)
-    labels = np.concatenate([np.asarray(data.train_labels), np.asarray(data.test_labels)]).astype(np.int64)
+    if task_type in ("text_classification", "sequence_tagging"):
+        attributes["label_vocab"] = {n: i for i, n in enumerate(names)}
     dt = h5py.string_dtype(encoding="utf-8")
+
+    def rows(field: str) -> list:
+        return data.export_fields("train", range(num_train))[field] + data.export_fields("test", range(num_test))[field]
+
     with h5py.File(path, "w") as f:
         f.attrs["attributes"] = json.dumps(attributes)
+        if task_type == "span_extraction":
+            groups = {g: f.create_group(g) for g in ("context_X", "question_X", "Y", "question_ids")}
+            for i, (ctx, q, qid, answers) in enumerate(zip(rows("context"), rows("question"), rows("id"),
+                                                           rows("answers"))):
+                first = answers[0]
+                groups["context_X"].create_dataset(str(i), data=ctx, dtype=dt)
+                groups["question_X"].create_dataset(str(i), data=q, dtype=dt)
+                groups["question_ids"].create_dataset(str(i), data=qid, dtype=dt)
+                groups["Y"].create_dataset(str(i), data=np.array(
+                    [first["answer_start"], first["answer_start"] + len(first["text"])], dtype=np.int64))
+            return
         x, y = f.create_group("X"), f.create_group("Y")
-        for i, (text, label) in enumerate(zip(texts, labels)):
-            x.create_dataset(str(i), data=text, dtype=dt)
-            y.create_dataset(str(i), data=names[int(label)], dtype=dt)
+        if task_type == "sequence_tagging":
+            pairs = zip(rows("tokens"), rows("tags"))
+        elif task_type == "seq2seq":
+            pairs = zip(rows("source"), rows("target"))
+        else:
+            labels = np.concatenate([np.asarray(data.train_labels), np.asarray(data.test_labels)]).astype(np.int64)
+            pairs = zip(list(data.train_texts) + list(data.test_texts), (names[int(v)] for v in labels))
+        for i, (xi, yi) in enumerate(pairs):
+            x.create_dataset(str(i), data=xi, dtype=dt)
+            y.create_dataset(str(i), data=yi, dtype=dt)
 
 
 def _as_str(value: Any) -> str:
@@ -264,8 +290,13 @@ def _as_str(value: Any) -> str:
     return str(value)
 
 
+def _as_list(value: Any) -> list[str]:
+    return [_as_str(v) for v in np.asarray(value).reshape(-1)]
+
+
 def read_data_h5(path: Path, texts: bool = True) -> dict[str, Any]:
-    """Read a data.h5: its attributes plus "X" and "Y" lists ordered by index_list."""
+    """Read a data.h5: its attributes plus its groups as lists ordered by index_list (X and Y; for
+    span_extraction context_X, question_X, question_ids and Y as (start, end) pairs; tagging X/Y as word lists)."""
     path = Path(path)
     with _open(path) as f:
         try:
@@ -276,10 +307,17 @@ def read_data_h5(path: Path, texts: bool = True) -> dict[str, Any]:
             for key in ("index_list", "train_index_list", "test_index_list"):
                 if key not in out:
                     raise UserError(f"{path} attributes have no key {key!r}", "re-download or re-export the file")
-            if texts:
+            if texts and out.get("task_type") == "span_extraction":
+                for group in ("context_X", "question_X", "question_ids"):
+                    g = _child(f, group, path)
+                    out[group] = [_as_str(_child(g, str(i), path)[()]) for i in out["index_list"]]
+                y = _child(f, "Y", path)
+                out["Y"] = [tuple(int(v) for v in _child(y, str(i), path)[()]) for i in out["index_list"]]
+            elif texts:
                 x, y = _child(f, "X", path), _child(f, "Y", path)
-                out["X"] = [_as_str(_child(x, str(i), path)[()]) for i in out["index_list"]]
-                out["Y"] = [_as_str(_child(y, str(i), path)[()]) for i in out["index_list"]]
+                read = _as_list if out.get("task_type") == "sequence_tagging" else _as_str
+                out["X"] = [read(_child(x, str(i), path)[()]) for i in out["index_list"]]
+                out["Y"] = [read(_child(y, str(i), path)[()]) for i in out["index_list"]]
             return out
         except UserError:
             raise
