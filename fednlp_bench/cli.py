@@ -160,6 +160,13 @@ def cmd_compare(cfg: RunConfig, skew_alpha: float) -> int:
     return 0
 
 
+def quiet_model_loading() -> None:
+    """Hide transformers' per-load reports (a fresh task head is reported as "MISSING" every time a client starts)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+
+
 def show_data_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """DataWarnings as one `fednlp-bench: warning:` line; any other warning as Python shows it."""
     if issubclass(category, DataWarning):
@@ -186,6 +193,7 @@ def run_command(args: argparse.Namespace) -> int:
 
             return run_partition_command(args)
         cfg = config_from_args(args)
+        quiet_model_loading()
         if args.command == "run":
             return cmd_run(cfg)
         if args.command == "centralized":
