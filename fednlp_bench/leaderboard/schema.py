@@ -1,0 +1,243 @@
+"""What a valid run JSON (schema 1) and a submission look like, as a list of problems or one UserError.
+
+`validate_result` never raises on malformed input: it returns every problem it can find (empty = valid).
+`check_result` raises UserError with the first one. `as_submission` turns a bare run JSON or a
+`{"submission": ..., "result": ...}` wrapper into the wrapper form with every metadata field filled.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ..config import ALGORITHMS, PARTITIONS
+from ..errors import UserError
+
+SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+# The first package version that writes each schema version (named in the "too old" message).
+FIRST_PACKAGE_WITH_SCHEMA: dict[int, str] = {1: "0.1.0"}
+
+KINDS = ("federated", "centralized")
+FAMILY_METRICS: dict[str, tuple[str, ...]] = {
+    "text_classification": ("accuracy", "macro_f1"),
+    "sequence_tagging": ("precision", "recall", "f1", "accuracy"),
+    "extractive_qa": ("exact_match", "f1"),
+    "seq2seq": ("rouge1", "rouge2", "rougeL"),
+}
+CLIENT_STATS = ("mean", "std", "min", "p10", "median", "max")
+DEFAULT_SUBMITTER = "fednlp-bench"
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_TOP_KEYS: dict[str, tuple[type, ...]] = {
+    "schema_version": (int,), "package_version": (str,), "created_utc": (str,), "environment": (dict,),
+    "kind": (str,), "config": (dict,), "seed": (int,), "task": (dict,), "curve": (list,), "final": (dict,),
+    "wall_time_s": (int, float), "num_parameters": (int,), "upload_bytes_per_client_per_round": (int,),
+}
+_FEDERATED_KEYS: dict[str, tuple[type, ...]] = {"partition": (dict,), "clients": (dict,)}
+_TASK_KEYS: dict[str, tuple[type, ...]] = {
+    "name": (str,), "family": (str,), "model": (str,), "max_length": (int,), "num_train": (int,),
+    "num_test": (int,), "data_fingerprint": (str,), "metric_names": (list,), "primary_metric": (str,),
+}
+_CONFIG_KEYS: dict[str, tuple[type, ...]] = {
+    "task": (str,), "algorithm": (str,), "partition": (str,), "clients": (int,), "clients_per_round": (int,),
+    "rounds": (int,), "seed": (int,), "model": (str,), "max_train": (int, type(None)),
+}
+_PARTITION_KEYS: dict[str, tuple[type, ...]] = {
+    "method": (str,), "name": (str,), "clients": (int,), "seed": (int,), "digest": (str,),
+}
+
+
+def _is(value: Any, types: tuple[type, ...]) -> bool:
+    """isinstance that does not take a bool for an int or a float."""
+    if isinstance(value, bool):
+        return bool in types
+    return isinstance(value, types)
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    names = {int: "integer", float: "number", str: "string", dict: "object", list: "list", type(None): "null"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _check_keys(obj: dict[str, Any], spec: dict[str, tuple[type, ...]], prefix: str) -> list[str]:
+    problems = []
+    for key, types in spec.items():
+        if key not in obj:
+            problems.append(f"missing key '{prefix}{key}'")
+        elif not _is(obj[key], types):
+            problems.append(f"'{prefix}{key}' must be {_type_name(types)} (got {type(obj[key]).__name__})")
+    return problems
+
+
+def _metric_problem(name: str, value: Any) -> str | None:
+    """None if `value` is a finite fraction in [0, 1], else the problem (null is how NaN is written)."""
+    if value is None:
+        return f"{name} is null (NaN)"
+    if not _is(value, (int, float)):
+        return f"{name} must be a number (got {type(value).__name__})"
+    if not math.isfinite(value):
+        return f"{name} is {value} (not finite)"
+    if not 0.0 <= value <= 1.0:
+        return f"{name} = {value!r} is outside [0, 1]"
+    return None
+
+
+def _check_metric_dict(values: Any, names: list[str], where: str) -> list[str]:
+    if not isinstance(values, dict):
+        return [f"'{where}' must be an object of metrics"]
+    if sorted(values) != sorted(names):
+        return [f"'{where}' has metrics {sorted(values)}, expected the task's {sorted(names)}"]
+    return [p for m in names if (p := _metric_problem(f"{where}.{m}", values[m])) is not None]
+
+
+def _version_problem(version: Any) -> str | None:
+    if not _is(version, (int,)):
+        return f"'schema_version' must be an integer (got {version!r})"
+    oldest, newest = min(SUPPORTED_VERSIONS), max(SUPPORTED_VERSIONS)
+    if version < oldest:
+        return (f"schema_version {version} is older than the oldest this package reads ({oldest}); "
+                f"re-run with fednlp-bench >= {FIRST_PACKAGE_WITH_SCHEMA[oldest]}")
+    if version > newest:
+        return (f"schema_version {version} is newer than the newest this package reads ({newest}); "
+                "upgrade fednlp-bench to read it")
+    if version not in SUPPORTED_VERSIONS:
+        return f"schema_version {version} is not supported (this package reads {list(SUPPORTED_VERSIONS)})"
+    return None
+
+
+def validate_result(record: Any) -> list[str]:
+    """Every problem of a run JSON (schema 1) as one line each; an empty list means valid."""
+    if not isinstance(record, dict):
+        return [f"a result must be a JSON object (got {type(record).__name__})"]
+    if "schema_version" not in record:
+        return ["missing key 'schema_version'"]
+    if (p := _version_problem(record["schema_version"])) is not None:
+        return [p]
+    problems = _check_keys(record, _TOP_KEYS, "")
+    if problems:
+        return problems
+    kind = record["kind"]
+    if kind not in KINDS:
+        return [f"unknown kind '{kind}' (expected one of {', '.join(KINDS)})"]
+    federated = kind == "federated"
+    problems += _check_keys(record, _FEDERATED_KEYS, "") if federated else []
+    task, config = record["task"], record["config"]
+    problems += _check_keys(task, _TASK_KEYS, "task.") + _check_keys(config, _CONFIG_KEYS, "config.")
+    if federated and isinstance(record.get("partition"), dict):
+        problems += _check_keys(record["partition"], _PARTITION_KEYS, "partition.")
+    if problems:
+        return problems
+
+    # Task: family and its metric names.
+    family, names = task["family"], task["metric_names"]
+    if family not in FAMILY_METRICS:
+        return [f"unknown task family '{family}' (expected one of {', '.join(FAMILY_METRICS)})"]
+    if sorted(map(str, names)) != sorted(FAMILY_METRICS[family]) or len(set(names)) != len(names):
+        return [f"task.metric_names {names} do not match family {family} (expected {list(FAMILY_METRICS[family])})"]
+    if task["primary_metric"] not in names:
+        problems.append(f"task.primary_metric '{task['primary_metric']}' is not one of task.metric_names {names}")
+
+    # Metrics: final, curve, per-client distributions.
+    problems += _check_metric_dict(record["final"], names, "final")
+    curve = record["curve"]
+    if not curve:
+        problems.append("'curve' is empty (a run records at least one evaluation)")
+    last = None
+    for i, point in enumerate(curve):
+        if not isinstance(point, dict):
+            problems.append(f"'curve[{i}]' must be an object")
+            continue
+        rnd = point.get("round")
+        if not _is(rnd, (int,)):
+            problems.append(f"'curve[{i}].round' must be an integer (got {rnd!r})")
+        else:
+            if last is not None and rnd <= last:
+                problems.append(f"curve rounds are not increasing (round {rnd} after round {last})")
+            last = rnd
+        problems += _check_metric_dict(point.get("metrics"), names, f"curve[{i}].metrics")
+    if federated:
+        clients = record["clients"]
+        if sorted(clients) != sorted(names):
+            problems.append(f"'clients' has metrics {sorted(clients)}, expected the task's {sorted(names)}")
+        else:
+            for m in names:
+                problems += _check_metric_dict(clients[m], list(CLIENT_STATS), f"clients.{m}")
+
+    # Config consistency.
+    if config["task"] != task["name"]:
+        problems.append(f"config.task '{config['task']}' != task.name '{task['name']}'")
+    if config["seed"] != record["seed"]:
+        problems.append(f"config.seed {config['seed']} != seed {record['seed']}")
+    algorithm = config["algorithm"]
+    if federated and algorithm not in ALGORITHMS:
+        problems.append(f"config.algorithm '{algorithm}' is not a federated algorithm ({', '.join(ALGORITHMS)})")
+    if not federated and algorithm != "centralized":
+        problems.append(f"config.algorithm '{algorithm}' does not match kind centralized (expected 'centralized')")
+    if config["clients"] < 1 or config["clients_per_round"] < 1 or config["rounds"] < 1:
+        problems.append("config.clients, config.clients_per_round and config.rounds must be >= 1")
+    if config["clients_per_round"] > config["clients"]:
+        problems.append(f"config.clients_per_round {config['clients_per_round']} > config.clients {config['clients']}")
+    if record["upload_bytes_per_client_per_round"] < 0:
+        problems.append("'upload_bytes_per_client_per_round' must be >= 0")
+    if federated:
+        part = record["partition"]
+        if not _HEX64.fullmatch(part["digest"]):
+            problems.append(f"partition.digest '{part['digest'][:80]}' is not 64 lowercase hex characters (a sha256)")
+        for key in ("train_digest", "test_digest"):
+            if key in part and not (isinstance(part[key], str) and _HEX64.fullmatch(part[key])):
+                problems.append(f"partition.{key} is not 64 lowercase hex characters (a sha256)")
+        if config["partition"] not in PARTITIONS:
+            problems.append(f"config.partition '{config['partition']}' is not one of {', '.join(PARTITIONS)}")
+        if part["method"] != config["partition"]:
+            problems.append(f"partition.method '{part['method']}' != config.partition '{config['partition']}'")
+        if part["clients"] != config["clients"]:
+            problems.append(f"partition.clients {part['clients']} != config.clients {config['clients']}")
+        if part["seed"] != record["seed"]:
+            problems.append(f"partition.seed {part['seed']} != seed {record['seed']}")
+    return problems
+
+
+def check_result(record: Any, where: str) -> None:
+    """Raise UserError naming `where` (a file) and the first problem of `record`; return if valid."""
+    problems = validate_result(record)
+    if problems:
+        first = problems[0]
+        fix = "" if "schema_version" in first else "submit the run JSON as fednlp-bench wrote it (or re-run)"
+        raise UserError(f"{where}: invalid result: {first}", fix)
+
+
+def default_profile(result: dict[str, Any]) -> str:
+    """The profile of a run without one: f"{model}, {rounds} rounds, max_train {max_train or 'all'}"."""
+    cfg = result["config"]
+    return f"{cfg['model']}, {cfg['rounds']} rounds, max_train {cfg.get('max_train') or 'all'}"
+
+
+def default_method(result: dict[str, Any]) -> str:
+    """config.algorithm for a federated run, "centralized" for a centralized one."""
+    return "centralized" if result["kind"] == "centralized" else str(result["config"]["algorithm"])
+
+
+def as_submission(obj: Any, where: str) -> dict[str, Any]:
+    """A submission in wrapper form, metadata filled: {"submission": {submitter, method, profile, notes}, "result"}.
+
+    A bare run JSON (no "submission" key) gets submitter "fednlp-bench", the default method and profile.
+    Other metadata keys of a wrapper (e.g. "canonical", "content_hash" stored by submit) are kept.
+    The result is validated (UserError naming `where` if not valid).
+    """
+    if isinstance(obj, dict) and "submission" in obj:
+        meta, result = obj["submission"], obj.get("result")
+        if not isinstance(meta, dict):
+            raise UserError(f"{where}: 'submission' must be an object", 'use {"submitter": ..., "method": ..., "profile": ...}')
+        for key in ("submitter", "method", "profile", "notes"):
+            if meta.get(key) is not None and not isinstance(meta[key], str):
+                raise UserError(f"{where}: submission.{key} must be a string", f"write submission.{key} as text")
+        if result is None:
+            raise UserError(f"{where}: a submission needs a 'result' (the run JSON)", "put the run JSON under 'result'")
+    else:
+        meta, result = {}, obj
+    check_result(result, where)
+    filled = {"submitter": meta.get("submitter") or DEFAULT_SUBMITTER,
+              "method": meta.get("method") or default_method(result),
+              "profile": meta.get("profile") or default_profile(result),
+              "notes": meta.get("notes") or ""}
+    return {"submission": {**meta, **filled}, "result": result}
