@@ -107,7 +107,52 @@ def build_parser() -> argparse.ArgumentParser:
     from .partition.commands import add_partition_parser
 
     add_partition_parser(sub)
+    add_leaderboard_parser(sub)
     return parser
+
+
+def add_leaderboard_parser(sub) -> None:
+    lb = sub.add_parser("leaderboard", help="submit results, rebuild and validate the leaderboard",
+                        description="The centralized-versus-federated leaderboard: submissions and the generated board.")
+    lsub = lb.add_subparsers(dest="lb_command", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", default="leaderboard", help="leaderboard folder (default leaderboard/)")
+    common.add_argument("--recipes", default=None, help="canonical partition recipes (default: partition/ beside --root)")
+    p = lsub.add_parser("submit", parents=[common], help="check a result JSON and store it as a submission",
+                        description="Validate a result (schema, metrics, canonical partition digest, config, "
+                                    "duplicates) and store it under <root>/submissions/; then run `leaderboard build`.")
+    p.add_argument("result", help="result JSON written by `fednlp-bench run` or `centralized`")
+    p.add_argument("--submitter", default=None, help="who submits (plain text, at most 80 characters)")
+    p.add_argument("--method", default=None, help="method name shown on the board (default: the algorithm)")
+    p.add_argument("--profile", default=None, help="run profile shown on the board (default: model, rounds, data subset)")
+    p.add_argument("--allow-non-canonical", action="store_true",
+                   help="accept a partition that matches no canonical recipe (the row is marked non-canonical)")
+    p.add_argument("--no-build", dest="build", action="store_false", help="do not rebuild the board afterwards")
+    lsub.add_parser("build", parents=[common], help="regenerate README.md, index.html, plots and tables",
+                    description="Regenerate the board from the stored submissions (byte-identical for the same input).")
+    lsub.add_parser("validate", parents=[common], help="re-check every stored submission",
+                    description="Re-check every stored submission; exit 1 when any fails.")
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard.submit import build, submit, validate_all
+
+    if args.lb_command == "submit":
+        path = submit(args.result, args.root, recipes=args.recipes, submitter=args.submitter, method=args.method,
+                      profile=args.profile, allow_non_canonical=args.allow_non_canonical)
+        print(f"stored {path}")
+        if args.build:
+            print(f"board rebuilt: {len(build(args.root))} files under {args.root}")
+        return 0
+    if args.lb_command == "build":
+        files = build(args.root)
+        print(f"board rebuilt: {len(files)} files under {args.root}")
+        return 0
+    problems = validate_all(args.root, args.recipes)
+    for line in problems:
+        print(line)
+    print(f"{len(problems)} problem(s)" if problems else "every submission is valid")
+    return 1 if problems else 0
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -188,6 +233,8 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         if args.command == "tasks":
             return cmd_tasks()
+        if args.command == "leaderboard":
+            return cmd_leaderboard(args)
         if args.command == "partition":
             from .partition.commands import run_partition_command
 
