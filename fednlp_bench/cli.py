@@ -132,6 +132,13 @@ def add_leaderboard_parser(sub) -> None:
                     description="Regenerate the board from the stored submissions (byte-identical for the same input).")
     lsub.add_parser("validate", parents=[common], help="re-check every stored submission",
                     description="Re-check every stored submission; exit 1 when any fails.")
+    p = lsub.add_parser("aggregate", help="aggregate your own result files into one table (no submission)",
+                        description="Read result JSONs (files or folders), group by task x partition x method, and "
+                                    "write results.csv and results.parquet: mean +- std over seeds, ratio and gap to "
+                                    "centralized, rounds to 90%%, client p10, upload bytes per round.")
+    p.add_argument("paths", nargs="+", help="result JSON files or folders holding them")
+    p.add_argument("--output", required=True, help="folder for results.csv and results.parquet")
+    p.add_argument("--recipes", default=None, help="canonical partition recipes (default: the repository's partition/)")
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -143,6 +150,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"stored {path}")
         if args.build:
             print(f"board rebuilt: {len(build(args.root))} files under {args.root}")
+        return 0
+    if args.lb_command == "aggregate":
+        import pandas as pd
+
+        from .leaderboard.aggregate import aggregate, canonical_digests, load_results, write_table
+
+        df = aggregate(load_results(args.paths), canonical_digests(args.recipes) if args.recipes else None)
+        cols = ["task", "partition", "method", "metric", "n_seeds", "mean", "std", "centralized", "ratio", "gap",
+                "rounds_to_90", "client_p10"]
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        csv, parquet = write_table(df, args.output)
+        print(f"written: {csv} {parquet}")
         return 0
     if args.lb_command == "build":
         files = build(args.root)

@@ -135,3 +135,20 @@ def test_validate_catches_a_submission_edited_after_it_was_stored(board, capsys)
     assert main(["leaderboard", "validate", "--root", str(board), "--recipes", str(RECIPES)]) == 1
     out, _ = capsys.readouterr()
     assert stored.name in out and "hash" in out
+
+
+def test_aggregate_command_reads_folders_of_runs_and_writes_the_table(tmp_path, capsys):
+    import pandas as pd
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    write(runs / "c.json", make_record("centralized", final=0.8))
+    for seed, final in ((1, 0.5), (2, 0.7)):
+        write(runs / f"f{seed}.json", make_record(final=final, seed=seed, digest=UNIFORM_DEMO))
+    assert main(["leaderboard", "aggregate", str(runs), "--output", str(tmp_path / "table")]) == 0
+    capsys.readouterr()
+    df = pd.read_csv(tmp_path / "table" / "results.csv")
+    fed = df[df["method"] == "fedavg"].iloc[0]
+    assert fed["n_seeds"] == 2 and fed["mean"] == pytest.approx(0.6) and fed["ratio"] == pytest.approx(0.75)
+    assert fed["gap"] == pytest.approx(0.2)
+    assert (tmp_path / "table" / "results.parquet").exists()
