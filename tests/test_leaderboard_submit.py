@@ -152,3 +152,18 @@ def test_aggregate_command_reads_folders_of_runs_and_writes_the_table(tmp_path, 
     assert fed["n_seeds"] == 2 and fed["mean"] == pytest.approx(0.6) and fed["ratio"] == pytest.approx(0.75)
     assert fed["gap"] == pytest.approx(0.2)
     assert (tmp_path / "table" / "results.parquet").exists()
+
+
+def test_the_shipped_board_is_valid_and_up_to_date(tmp_path, capsys):
+    """leaderboard/ in the repository: every submission passes validate, and a rebuild gives the committed bytes."""
+    import shutil
+
+    shipped = REPO / "leaderboard"
+    if not (shipped / "submissions").is_dir():
+        pytest.skip("no leaderboard/submissions in this checkout")
+    assert main(["leaderboard", "validate", "--root", str(shipped), "--recipes", str(RECIPES)]) == 0
+    copy = tmp_path / "leaderboard"
+    shutil.copytree(shipped, copy)
+    assert main(["leaderboard", "build", "--root", str(copy)]) == 0
+    capsys.readouterr()
+    assert tree_state(copy) == tree_state(shipped)
