@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from .splits import TextClassificationData, encode_labels
+from .splits import TextClassificationData, encode_labels, seeded_split
 
 _OFFLINE_FIX = "connect to the network once to fill the cache, or use local files with --train-file"
 
@@ -87,12 +87,8 @@ def load_hub(
             all_ids, label_names = _class_ids(train_raw, class_names, shown, train_split), class_names
         else:
             all_ids, _, label_names = encode_labels(train_raw, [])
-        n = len(train_texts)
-        if n < 2:
-            raise UserError(f"cannot split '{shown}' split '{train_split}': it has {n} row(s)", "name a test split")
-        order = np.random.default_rng(seed).permutation(n)
-        n_test = min(max(int(round(n * test_fraction)), 1), n - 1)
-        test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+        train_idx, test_idx = seeded_split(len(train_texts), test_fraction, seed, f"'{shown}' split '{train_split}'",
+                                           "row")
         test_texts, test_ids = [train_texts[i] for i in test_idx], all_ids[test_idx]
         train_texts, train_ids = [train_texts[i] for i in train_idx], all_ids[train_idx]
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .splits import TextClassificationData, encode_labels
+from .splits import TextClassificationData, encode_labels, seeded_split
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json")
 _GENERIC_STEMS = {"train", "test", "dev", "valid", "validation", "data", "test-labeled", "all"}
@@ -49,17 +49,9 @@ def load_local(
                 f"test fraction must lie strictly between 0 and 1, got {test_fraction}",
                 "pass e.g. --test-fraction 0.2, or give a separate --test-file",
             )
-        n = len(train_texts)
-        if n < 2:
-            raise UserError(
-                f"cannot split {train_file} into train and test: it has only {n} row",
-                "add rows to the file or give a separate --test-file",
-            )
+        train_idx, test_idx = seeded_split(len(train_texts), test_fraction, seed, train_file, "row")
         # Encode over the whole file so a rare class landing only in test is not an error.
         all_ids, _, label_names = encode_labels(train_raw, [])
-        order = np.random.default_rng(seed).permutation(n)
-        n_test = min(max(int(round(n * test_fraction)), 1), n - 1)
-        test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
         test_texts = [train_texts[i] for i in test_idx]
         test_ids = all_ids[test_idx]
         train_texts = [train_texts[i] for i in train_idx]

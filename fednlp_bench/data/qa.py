@@ -22,6 +22,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import DataWarning, UserError
+from .splits import seeded_split
 
 WH_CLASSES = ("what", "who", "when", "where", "which", "why", "how", "other")
 # whom / whose ask for a person like "who": they fall in the "who" class.
@@ -343,16 +344,7 @@ def read_qa_file(path: str, option: str = "--train-file") -> _Collector:
 
 
 def _split_by_question(examples: list[QAExample], test_fraction: float, seed: int, where: str):
-    if not 0.0 < test_fraction < 1.0:
-        raise UserError(f"test fraction must lie strictly between 0 and 1, got {test_fraction}",
-                        "pass e.g. --test-fraction 0.2, or give a separate --test-file")
-    n = len(examples)
-    if n < 2:
-        raise UserError(f"cannot split {where} into train and test: it has {n} answerable question(s)",
-                        "add questions or give a separate --test-file")
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = min(max(int(round(n * test_fraction)), 1), n - 1)
-    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+    train_idx, test_idx = seeded_split(len(examples), test_fraction, seed, where, "answerable question")
     return [examples[i] for i in train_idx], [examples[i] for i in test_idx]
 
 

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UserError
+from .splits import seeded_split
 from .local import _default_name, _read_table
 
 DEFAULT_SOURCE_COLUMN = "source"
@@ -240,17 +241,6 @@ def _file_pairs(path: str, option: str, sources: list[str], target: str) -> tupl
     return _pairs(table, list(table), path, unit, sources, target, "--text-column (source) / --target-column")
 
 
-def _random_split(n: int, test_fraction: float, seed: int, what: str, fix: str) -> tuple[np.ndarray, np.ndarray]:
-    if not 0.0 < test_fraction < 1.0:
-        raise UserError(f"test fraction must lie strictly between 0 and 1, got {test_fraction}",
-                        f"pass e.g. --test-fraction 0.2, or {fix}")
-    if n < 2:
-        raise UserError(f"cannot split {what} into train and test: it has only {n} example(s)", fix)
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = min(max(int(round(n * test_fraction)), 1), n - 1)
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
-
-
 # ----------------------------------------------------------------------------------------------- loaders
 
 
@@ -276,8 +266,7 @@ def load_seq2seq_local(
     if test_path is not None:
         test_src, test_tgt = _file_pairs(test_path, "--test-file", sources, target)
     else:
-        tr, te = _random_split(len(train_src), test_fraction, seed, train_path,
-                               "add rows to the file or give a separate --test-file")
+        tr, te = seeded_split(len(train_src), test_fraction, seed, train_path, "row")
         test_src, test_tgt = [train_src[i] for i in te], [train_tgt[i] for i in te]
         train_src, train_tgt = [train_src[i] for i in tr], [train_tgt[i] for i in tr]
     return Seq2SeqData.create(name or _default_name(train_path), train_src, train_tgt, test_src, test_tgt)
@@ -356,8 +345,7 @@ def seq2seq_from_hub(
     if test_split is not None:
         test_src, test_tgt = pairs(test_split)
     else:
-        tr, te = _random_split(len(train_src), test_fraction, seed, f"'{shown}' split '{train_split}'",
-                               "name a test split")
+        tr, te = seeded_split(len(train_src), test_fraction, seed, f"'{shown}' split '{train_split}'")
         test_src, test_tgt = [train_src[i] for i in te], [train_tgt[i] for i in te]
         train_src, train_tgt = [train_src[i] for i in tr], [train_tgt[i] for i in tr]
     return Seq2SeqData.create(name or shown, train_src, train_tgt, test_src, test_tgt)

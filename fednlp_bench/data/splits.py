@@ -188,3 +188,17 @@ def data_fingerprint(data: TextClassificationData) -> str:
         data.test_labels,
         data.label_names,
     )
+
+
+def seeded_split(n: int, test_fraction: float, seed: int, what: str, unit: str = "example") -> tuple[np.ndarray, np.ndarray]:
+    """(train ids, test ids), both sorted: a seeded shuffle holds out round(n * test_fraction) ids (at least one
+    each side). Every family splits a single file this way, so the same seed gives the same split everywhere."""
+    if not 0.0 < test_fraction < 1.0:
+        raise UserError(f"test fraction must lie strictly between 0 and 1, got {test_fraction}",
+                        "give a separate --test-file")
+    if n < 2:
+        raise UserError(f"cannot split {what} into train and test: it has only {n} {unit}(s)",
+                        f"add {unit}s or give a separate --test-file")
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = min(max(int(round(n * test_fraction)), 1), n - 1)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])

@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import UserError
+from .splits import seeded_split
 
 SCHEMES = ("BIO", "IOB1", "IOBES")
 TAG_SCHEME_CHOICES = ("auto",) + SCHEMES
@@ -385,18 +386,7 @@ def _no_unknown(options: Mapping[str, Any]) -> None:
 
 
 def _random_split(tokens, tags, test_fraction: float, seed: int, where: str):
-    if not 0.0 < test_fraction < 1.0:
-        raise UserError(
-            f"test fraction must lie strictly between 0 and 1, got {test_fraction}",
-            "pass e.g. --test-fraction 0.2, or give a separate --test-file",
-        )
-    n = len(tokens)
-    if n < 2:
-        raise UserError(f"cannot split {where} into train and test: it has only {n} sentence",
-                        "add sentences or give a separate --test-file")
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = min(max(int(round(n * test_fraction)), 1), n - 1)
-    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+    train_idx, test_idx = seeded_split(len(tokens), test_fraction, seed, where, "sentence")
     return ([tokens[i] for i in train_idx], [tags[i] for i in train_idx]), ([tokens[i] for i in test_idx],
                                                                             [tags[i] for i in test_idx])
 
