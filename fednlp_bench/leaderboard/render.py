@@ -236,6 +236,17 @@ def _label(text: str) -> str:
     return "\u200b" + text if text.startswith("_") else text
 
 
+def short_partition(name: str) -> str:
+    """FedNLP partition names shortened for axis labels: niid_label_clients=10_alpha=0.1 -> 'label a=0.1 (10)'."""
+    import re
+
+    m = re.fullmatch(r"niid_(\w+?)_clients=(\d+)(?:_(alpha|beta)=([^_]+))?", name)
+    if not m:
+        return name
+    kind, clients, param, value = m.groups()
+    return f"{kind} {param[0]}={value} ({clients})" if param else f"{kind} ({clients})"
+
+
 def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -277,7 +288,7 @@ def _ratio_plot(rows: list[dict[str, Any]]) -> bytes | None:
             ax.bar(xs, ys, width=width, label=_label(method), color=f"C{j % 10}")
         ax.axhline(1.0, color="black", lw=0.8, ls="--")
         ax.set_xticks(range(len(partitions)))
-        ax.set_xticklabels([_label(p) for p in partitions], fontsize=7)
+        ax.set_xticklabels([_label(short_partition(p)) for p in partitions], fontsize=7, rotation=20, ha="right")
         ax.set_ylabel("federated / centralized")
         ax.set_title(_label(f"{task} (best profile per bar)"), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
