@@ -24,7 +24,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("task and data")
-    g.add_argument("--task", default=S, help="task name (see `fednlp-bench tasks`); default demo")
+    g.add_argument("--task", default=S, help="task name (see `fednlp-bench tasks`) or your own task card file "
+                                             "(my_task.yaml, see tasks/README.md); default demo")
     g.add_argument("--data-dir", default=S, help="folder with a local copy of the task's files (else FEDNLP_DATA_DIR/<task>, else the hub)")
     g.add_argument("--train-file", default=S, help="your own training file (csv, tsv, jsonl, json; CoNLL for tagging; SQuAD json for QA)")
     g.add_argument("--test-file", default=S, help="your own test file; without it 20%% of the training file is held out (seeded)")
@@ -103,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p), add_training_args(p, federated=True), add_output_args(p)
     p.add_argument("--skew-alpha", type=float, default=0.1, help="alpha of the label-skewed run (default 0.1)")
 
-    sub.add_parser("tasks", help="list the built-in tasks", description="List the built-in tasks.")
+    sub.add_parser("tasks", help="list the built-in tasks (task cards)",
+                   description="List the built-in tasks: one YAML task card each (tasks/ in the repository).")
     from .partition.commands import add_partition_parser
 
     add_partition_parser(sub)
@@ -191,11 +193,18 @@ def cmd_tasks() -> int:
 
     from .tasks import TASKS
 
-    rows = [{"task": s.name, "family": s.family, "default model": s.default_model, "max length": s.max_length,
-             "columns": " / ".join([",".join(s.text_columns), s.label_column]),
-             "hub": s.hub_name or "-", "local files": " + ".join(x for x in (s.local_train, s.local_test) if x) or "-",
-             "description": s.description} for s in TASKS.values()]
-    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+    def local_files(s) -> str:
+        files = " + ".join(x for x in (s.local_train, s.local_test) if x)
+        if not files:
+            return "-"
+        return (f"{s.folder}/" if s.folder else "") + files + (" (per domain)" if s.layout == "domains" else "")
+
+    rows = [{"task": s.name, "family": s.family, "metric": s.metric, "default model": s.default_model,
+             "max length": s.max_length, "columns": " / ".join([",".join(s.text_columns), s.label_column]),
+             "hub": s.hub_name + (f" ({s.hub_config})" if s.hub_config else "") if s.hub_name
+             else ("embedded" if s.embedded else "-"),
+             "local files": local_files(s), "description": s.description} for s in TASKS.values()]
+    with pd.option_context("display.max_colwidth", 80, "display.width", 250):
         print(pd.DataFrame(rows).to_string(index=False))
     return 0
 

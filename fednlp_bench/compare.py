@@ -39,8 +39,8 @@ def compare(cfg: RunConfig, skew_alpha: float = 0.1) -> tuple[str, Path]:
         rows.append(row)
     df = pd.DataFrame(rows)
     out = Path(cfg.output)
-    df.to_csv(out / f"compare-{cfg.task}.csv", index=False)
-    plot_compare(records, metric, out / f"compare-{cfg.task}.png")
+    df.to_csv(out / f"compare-{task.name}.csv", index=False)
+    plot_compare(records, metric, out / f"compare-{task.name}.png")
     header = (f"task {task.name} ({task.num_examples('train')} train / {task.num_examples('test')} test), "
               f"model {task.model_name}, {cfg.clients} clients, {cfg.clients_per_round} per round, {cfg.rounds} rounds")
     return header + "\n" + df.to_string(index=False, float_format=lambda x: f"{x:.3f}"), out

@@ -35,7 +35,8 @@ def per_client_metrics(task, predictions, test_parts: list[np.ndarray]) -> dict[
 def run_id(record: dict[str, Any]) -> str:
     cfg = record["config"]
     part = record.get("partition", {}).get("name", "all")
-    return f"{cfg['task']}-{cfg['algorithm']}-{part}-seed{cfg['seed']}"
+    task = record.get("task", {}).get("name") or cfg["task"]  # the card's name when --task is a card file
+    return f"{task}-{cfg['algorithm']}-{part}-seed{cfg['seed']}"
 
 
 def _clean(obj: Any) -> Any:

@@ -208,3 +208,15 @@ def test_family_metrics_match_the_task_adapters():
         "extractive_qa": _literal("qa", "metric_names"),
         _literal("seq2seq", "family"): _literal("seq2seq_metrics", "ROUGE_TYPES"),
     }
+
+
+def test_a_run_from_a_users_own_card_file_names_the_card_path_in_its_config():
+    from leaderboard_factory import make_record
+
+    from fednlp_bench.leaderboard.schema import validate_result
+
+    rec = make_record(task="my_reviews")
+    rec["config"]["task"] = "cards/my_reviews.yaml"
+    assert validate_result(rec) == []
+    rec["config"]["task"] = "other_task"
+    assert any("config.task" in p for p in validate_result(rec))

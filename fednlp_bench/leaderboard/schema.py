@@ -164,7 +164,9 @@ def validate_result(record: Any) -> list[str]:
                 problems += _check_metric_dict(clients[m], list(CLIENT_STATS), f"clients.{m}")
 
     # Config consistency.
-    if config["task"] != task["name"]:
+    # A user's own card (--task path/to/card.yaml) names the task inside the card, so only built-in names must match.
+    is_card_path = str(config["task"]).lower().endswith((".yaml", ".yml"))
+    if config["task"] != task["name"] and not is_card_path:
         problems.append(f"config.task '{config['task']}' != task.name '{task['name']}'")
     if config["seed"] != record["seed"]:
         problems.append(f"config.seed {config['seed']} != seed {record['seed']}")

@@ -1,0 +1,51 @@
+"""TaskSpec: the in-memory form of a task card (fednlp_bench/tasks/cards.py builds it from YAML)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FAMILIES = ("text_classification", "sequence_tagging", "extractive_qa", "seq2seq")
+
+# The primary metric of each family (what a card's `metric` must say; the adapters' primary_metric).
+FAMILY_METRIC = {
+    "text_classification": "accuracy",
+    "sequence_tagging": "f1",
+    "extractive_qa": "f1",
+    "seq2seq": "rougeL",
+}
+
+# What --text-column and --label-column (alias --target-column) name in each family.
+COLUMN_ROLES = {
+    "text_classification": ("text column(s)", "label column"),
+    "sequence_tagging": ("token column", "tag column"),
+    "extractive_qa": ("question and context columns", "answers column"),
+    "seq2seq": ("source column", "target column"),
+}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How to load one benchmark task. Local files are named relative to a data folder."""
+
+    name: str
+    family: str
+    description: str
+    text_columns: tuple[str, ...] = ("text",)
+    label_column: str = "label"
+    hub_name: str | None = None
+    hub_config: str | None = None
+    hub_text_columns: tuple[str, ...] | None = None
+    hub_splits: tuple[str, str] = ("train", "test")
+    local_train: str | None = None
+    local_test: str | None = None  # None: split local_train (seeded)
+    layout: str = "files"  # files: local_train/local_test; domains: one folder per domain (natural clients)
+    folder: str | None = None  # folder under FEDNLP_DATA_DIR when not the task's name
+    default_model: str = "tiny"
+    max_length: int = 128
+    tags: tuple[str, ...] = field(default_factory=tuple)
+    metric: str | None = None  # the family's primary metric (FAMILY_METRIC)
+    embedded: str | None = None  # "demo": the embedded offline dataset when no --train-file is given
+    # FedNLP's published settings per algorithm (informational: RunConfig defaults do not read them)
+    fednlp: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
+    notes: str = ""
+    card: str | None = None  # the card file this spec was read from
