@@ -57,23 +57,32 @@ def train_steps(
     device: torch.device,
     anchor: torch.Tensor | None = None,
 ) -> float:
-    """Run one optimizer step per batch; with `anchor` and mu > 0 add the proximal gradient mu*(w - anchor)."""
+    """Run one optimizer step per batch; with `anchor` and mu > 0 also take the proximal step lr*mu*(w - anchor).
+
+    The proximal step is decoupled from the optimizer (like AdamW's weight decay): it is computed at the weights
+    before the step and subtracted after it. For SGD this is exactly FedProx's gradient mu*(w - anchor) added to the
+    loss gradient. For AdamW it keeps the pull proportional to the distance: added to the gradient, Adam's
+    per-coordinate normalisation blew mu*(w - anchor) up to full lr-sized steps wherever the loss gradient was
+    small, and the tiny model never left its initial plateau (demo: FedProx stayed at chance even with mu 0.001).
+    """
     model.train()
     opt = make_optimizer(flat.params, cfg)
-    anchor_views = flat.split(anchor) if (anchor is not None and cfg.mu > 0) else None
+    proximal = anchor is not None and cfg.mu > 0
     total = 0.0
     for idx in batches:
         batch = {k: v.to(device) for k, v in task.batch("train", idx).items()}
         opt.zero_grad(set_to_none=True)
         loss = task.loss(model, batch)
         loss.backward()
-        if anchor_views is not None:
-            with torch.no_grad():
-                for p, a in zip(flat.params, anchor_views):
-                    p.grad.add_(p.detach() - a, alpha=cfg.mu)
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(flat.params, cfg.max_grad_norm)
+        if proximal:
+            with torch.no_grad():
+                pull = (flat.flat - anchor).mul_(cfg.lr * cfg.mu)
         opt.step()
+        if proximal:
+            with torch.no_grad():
+                flat.flat.sub_(pull)
         total += float(loss.detach())
     return total / max(1, len(batches))
 
