@@ -81,6 +81,18 @@ def test_fedprox_mu0_equals_fedavg_and_mu_positive_pulls_towards_global(task):
     assert torch.norm(prox.weights - w0) < torch.norm(plain.weights - w0)
 
 
+def test_fedprox_with_adamw_and_a_small_mu_stays_close_to_fedavg(task):
+    """The proximal pull is lr*mu*(w - w_global), not rescaled by Adam: with mu 0.001 FedProx barely differs from
+    FedAvg. (Added to the gradient, Adam normalised it to lr-sized steps back to w_global wherever the loss gradient
+    was small, and the demo model stayed at chance.)"""
+    parts = make_partition("uniform", task.skew_labels("train"), 4, seed=0)
+    kw = dict(rounds=2, optimizer="adamw", lr=2e-3, epochs=2)
+    avg = run_federated(task, parts, fl_config("fedavg", **kw), CPU)
+    prox = run_federated(task, parts, fl_config("fedprox", mu=0.001, **kw), CPU)
+    w0 = FlatParams(task.new_model(7)).get()
+    assert torch.norm(prox.weights - avg.weights) < 0.05 * torch.norm(avg.weights - w0)
+
+
 def test_fedprox_proximal_gradient_is_mu_times_distance(task):
     """With lr*mu = 1 and a zero-loss-gradient step, w moves exactly onto the anchor: check via one step."""
     n = 16
