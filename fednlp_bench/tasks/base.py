@@ -15,14 +15,21 @@ class Task(ABC):
     family: str
     metric_names: tuple[str, ...]
     primary_metric: str
+    source: Any  # tasks.models.ModelSource: where the weights and tokenizer come from
+    labels: dict[str, np.ndarray]  # the label-skew label of every example, by split ('train', 'test')
 
-    @abstractmethod
+    @property
+    def model_name(self) -> str:
+        """The model's display name (recorded in every result)."""
+        return self.source.name
+
     def num_examples(self, split: str) -> int:
         """Number of examples in 'train' or 'test'."""
+        return len(self.labels[split])
 
-    @abstractmethod
     def skew_labels(self, split: str) -> np.ndarray:
         """Integer label per example used by label-skew partitioners."""
+        return self.labels[split]
 
     @abstractmethod
     def new_model(self, seed: int) -> torch.nn.Module:

@@ -56,16 +56,6 @@ class TextClassificationTask(Task):
             self.splits[split], self.cache_hits[split] = cached_tokenize(self.tokenizer, texts, max_length, cache_dir, key)
         self.labels = {"train": np.asarray(data.train_labels, np.int64), "test": np.asarray(data.test_labels, np.int64)}
 
-    @property
-    def model_name(self) -> str:
-        return self.source.name
-
-    def num_examples(self, split: str) -> int:
-        return len(self.labels[split])
-
-    def skew_labels(self, split: str) -> np.ndarray:
-        return self.labels[split]
-
     def new_model(self, seed: int) -> torch.nn.Module:
         from transformers import AutoModelForSequenceClassification
 

@@ -206,16 +206,6 @@ class ExtractiveQATask(Task):
         self.labels = {"train": np.asarray(data.train_labels, np.int64), "test": np.asarray(data.test_labels, np.int64)}
         self.golds = {s: [[t for t, _ in ex.answers] for ex in data.examples(s)] for s in ("train", "test")}
 
-    @property
-    def model_name(self) -> str:
-        return self.source.name
-
-    def num_examples(self, split: str) -> int:
-        return len(self.labels[split])
-
-    def skew_labels(self, split: str) -> np.ndarray:
-        return self.labels[split]
-
     def new_model(self, seed: int) -> torch.nn.Module:
         from transformers import AutoModelForQuestionAnswering
 

@@ -163,16 +163,6 @@ class Seq2SeqTask(Task):
         params = getattr(self._pretrained_config, "task_specific_params", None) or {}
         return str((params.get("summarization") or {}).get("prefix", DEFAULT_T5_PREFIX))
 
-    @property
-    def model_name(self) -> str:
-        return self.source.name
-
-    def num_examples(self, split: str) -> int:
-        return len(self.references[split])
-
-    def skew_labels(self, split: str) -> np.ndarray:
-        return self.labels[split]
-
     def new_model(self, seed: int) -> torch.nn.Module:
         from transformers import AutoModelForSeq2SeqLM
 
