@@ -116,6 +116,21 @@ def _read_table(path: str, option: str) -> pd.DataFrame:
     return frame
 
 
+def read_text_file(path: str, option: str, kind: str) -> str:
+    """The whole text of a local data file (UTF-8, BOM dropped); a missing file, a folder or bad bytes is a
+    UserError naming the file and the flag that passed it. `kind` names the expected file ("a CoNLL file")."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"data file not found: {path}", f"check the path passed to {option}")
+    if not p.is_file():
+        raise UserError(f"data path is not a file: {path}", f"pass {kind}, not a folder, to {option}")
+    try:
+        return p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UserError(f"data file is not UTF-8 text: {path} ({e.reason} at byte {e.start})",
+                        "save the file as UTF-8") from None
+
+
 def _read_json_records(p: Path, ext: str) -> list[dict[str, Any]]:
     text = p.read_text(encoding="utf-8-sig")
     if not text.strip():

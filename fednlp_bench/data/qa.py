@@ -22,6 +22,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import DataWarning, UserError
+from .local import read_text_file
 from .splits import seeded_split
 
 WH_CLASSES = ("what", "who", "when", "where", "which", "why", "how", "other")
@@ -312,15 +313,7 @@ def records_examples(records: Iterable[dict], where: str, domain_column: str | N
 def read_qa_file(path: str, option: str = "--train-file") -> _Collector:
     """Read one local QA file: SQuAD JSON (.json), or Hugging Face style records (.jsonl, or a JSON list)."""
     p = Path(path)
-    if not p.exists():
-        raise UserError(f"data file not found: {path}", f"check the path passed to {option}")
-    if not p.is_file():
-        raise UserError(f"data path is not a file: {path}", f"pass a SQuAD .json file, not a folder, to {option}")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(f"data file is not UTF-8 text: {path} ({e.reason} at byte {e.start})",
-                        "save it as UTF-8") from None
+    text = read_text_file(path, option, "a SQuAD .json file")
     if not text.strip():
         raise UserError(f"data file is empty: {path}", f"pass a SQuAD JSON file to {option}")
     if p.suffix.lower() == ".jsonl":

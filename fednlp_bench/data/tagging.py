@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import UserError
+from .local import read_text_file
 from .splits import seeded_split
 
 SCHEMES = ("BIO", "IOB1", "IOBES")
@@ -277,15 +278,7 @@ def _field_index(value: Any, default: int, what: str) -> int:
 
 def read_conll(path: str, token_field: int = 0, tag_field: int = -1, option: str = "--train-file") -> _Parsed:
     """Parse one CoNLL-style file (token ... tag per line, blank line between sentences, -DOCSTART- skipped)."""
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"data file not found: {path}", f"check the path passed to {option}")
-    if not p.is_file():
-        raise UserError(f"data path is not a file: {path}", f"pass a CoNLL file, not a folder, to {option}")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(f"data file is not UTF-8 text: {path} ({e.reason} at byte {e.start})", "save the file as UTF-8") from None
+    text = read_text_file(path, option, "a CoNLL file")
     out = _Parsed([], [], [])
     toks: list[str] = []
     tags: list[str] = []
