@@ -12,7 +12,8 @@ import yaml
 from .errors import UserError
 
 ALGORITHMS = ("fedavg", "fedprox", "fedopt")
-PARTITIONS = ("uniform", "label", "quantity")
+PARTITIONS = ("uniform", "label", "quantity", "cluster", "natural")  # cluster = feature skew, natural = the data's own ids
+PROFILES = ("smoke", "full")
 CLIENT_OPTIMIZERS = ("sgd", "adamw")
 SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 WEIGHTINGS = ("examples", "batches", "uniform")
@@ -48,6 +49,8 @@ class RunConfig:
     epochs: float | None = None  # centralized only; default: the same passes over the data as the FL run
     eval_every: int = 1
     seed: int = 42
+    data_seed: int | None = None  # held-out split, subsets and partition (default: seed); fix it to vary training only
+    profile: str | None = None  # smoke | full: the task card's settings for this profile (flags given win)
     model: str | None = None  # default: the task's
     max_length: int | None = None  # default: the task's
     dropout: float | None = None
@@ -64,6 +67,7 @@ class RunConfig:
     max_new_tokens: int | None = None  # seq2seq: generation length at evaluation
     max_target_length: int | None = None  # seq2seq: target tokens kept for training
     source_prefix: str | None = None  # seq2seq: text put before every source (T5: "summarize: ")
+    no_repeat_ngram_size: int | None = None  # seq2seq: forbid repeating any n-gram of this size in one output
     max_train: int | None = None
     max_test: int | None = None
     output: str = "runs"
@@ -110,6 +114,8 @@ class RunConfig:
             "server-optimizer": (self.server_optimizer, SERVER_OPTIMIZERS),
             "weighting": (self.weighting, WEIGHTINGS),
         }
+        if self.profile is not None:
+            choice["profile"] = (self.profile, PROFILES)
         if self.client_optimizer is not None:
             choice["client-optimizer"] = (self.client_optimizer, CLIENT_OPTIMIZERS)
         for flag, (value, allowed) in choice.items():
@@ -125,9 +131,10 @@ class RunConfig:
                 f"--clients-per-round {self.clients_per_round} is more than --clients {self.clients}",
                 "sample at most as many clients per round as there are clients",
             )
-        if self.partition == "label" and (self.alpha is None or self.alpha <= 0):
-            raise UserError(f"label skew needs alpha > 0 (got {self.alpha})", "pass --alpha with a positive value such as 0.1")
-        if self.partition == "quantity" and (self.beta is None or self.beta <= 0):
+        if self.partition in ("label", "cluster") and (self.alpha is None or not self.alpha > 0):
+            raise UserError(f"{self.partition} skew needs alpha > 0 (got {self.alpha})",
+                            "pass --alpha with a positive value such as 0.1")
+        if self.partition == "quantity" and (self.beta is None or not self.beta > 0):
             raise UserError(f"quantity skew needs beta > 0 (got {self.beta})", "pass --beta with a positive value such as 5")
         for flag, value in {"client-lr": self.client_lr, "server-lr": self.server_lr, "epochs": self.epochs}.items():
             if value is not None and not value > 0:
@@ -140,7 +147,8 @@ class RunConfig:
                                 f"pass --{flag} 1 or more, or leave it out")
         for flag, value in {"doc-stride": self.doc_stride, "max-answer-length": self.max_answer_length,
                             "n-best": self.n_best, "num-beams": self.num_beams, "max-new-tokens": self.max_new_tokens,
-                            "max-target-length": self.max_target_length}.items():
+                            "max-target-length": self.max_target_length,
+                            "no-repeat-ngram-size": self.no_repeat_ngram_size}.items():
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")
         if self.tag_scheme is not None and self.tag_scheme not in TAG_SCHEMES:

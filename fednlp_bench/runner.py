@@ -13,8 +13,9 @@ from .fl.centralized import fl_equivalent_passes, run_centralized
 from .fl.client import ClientConfig
 from .fl.simulation import FLConfig, RunOutput, pick_device, run_federated
 from .fl.strategies import ServerConfig
-from .partition import client_label_histograms, make_partition, mean_pairwise_jsd, size_stats
+from .partition import client_label_histograms, mean_pairwise_jsd, size_stats
 from .partition.model import Partition
+from .partition.recipe import PartitionRecipe, build_partition
 from .results import per_client_metrics, write_result
 from .tasks import Task, adapter_class, get_spec, load_task_data
 from .tasks.registry import subsample
@@ -29,8 +30,8 @@ def build_task(cfg: RunConfig) -> Task:
     spec = get_spec(cfg.task)
     load_opts = {k: getattr(cfg, k) for k in LOAD_OPTIONS.get(spec.family, ()) if getattr(cfg, k) is not None}
     data = load_task_data(cfg.task, cfg.data_dir, cfg.train_file, cfg.test_file, cfg.text_columns, cfg.label_column,
-                          seed=cfg.seed, **load_opts)
-    data = subsample(data, cfg.max_train, cfg.max_test, cfg.seed)
+                          seed=data_seed(cfg), **load_opts)
+    data = subsample(data, cfg.max_train, cfg.max_test, data_seed(cfg))
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     adapter = adapter_class(spec.family)
     options = {k: getattr(cfg, k) for k in getattr(adapter, "OPTIONS", ()) if getattr(cfg, k, None) is not None}
@@ -42,27 +43,35 @@ def client_config(cfg: RunConfig) -> ClientConfig:
                         batch_size=cfg.batch_size, mu=cfg.mu)
 
 
-def make_partitions(cfg: RunConfig, task: Task) -> dict[str, list[np.ndarray]]:
-    """Train and test partitioned separately with the same method and seed (FedNLP's convention)."""
-    parts = {}
-    for split in ("train", "test"):
-        n = task.num_examples(split)
-        if cfg.clients > n:
-            raise UserError(f"the {split} split has {n} examples, too few for {cfg.clients} clients",
-                            f"use at most {n} clients (--clients)")
-        parts[split] = make_partition(cfg.partition, task.skew_labels(split), cfg.clients, cfg.seed, cfg.alpha, cfg.beta)
-    return parts
+def data_seed(cfg: RunConfig) -> int:
+    """The seed of the data side (held-out split, subsets, partition): --data-seed, else --seed."""
+    return cfg.seed if cfg.data_seed is None else cfg.data_seed
 
 
-def partition_record(cfg: RunConfig, task: Task, parts: dict[str, list[np.ndarray]]) -> dict[str, Any]:
-    part = Partition(cfg.partition, parts["train"], parts["test"], {"alpha": cfg.alpha, "beta": cfg.beta, "seed": cfg.seed})
+def make_partition_for(cfg: RunConfig, task: Task) -> Partition:
+    """The run's partition, built exactly as a partition recipe with the same settings would build it.
+
+    Train and test are partitioned separately with the same method and seed (FedNLP's convention), so a
+    run on the settings of a canonical recipe in partition/ has that recipe's digest. `natural` keeps at
+    most --clients of the data's own ids (the largest); `cluster` is feature skew (TF-IDF clusters).
+    """
+    recipe = PartitionRecipe(task=task.name, method=cfg.partition, clients=cfg.clients, alpha=cfg.alpha,
+                             beta=cfg.beta, seed=data_seed(cfg))
+    part, _ = build_partition(recipe, task.data)
+    if cfg.clients_per_round > part.num_clients:
+        raise UserError(f"the {cfg.partition} partition has {part.num_clients} clients, fewer than "
+                        f"--clients-per-round {cfg.clients_per_round}", f"pass --clients-per-round {part.num_clients} or less")
+    return part
+
+
+def partition_record(cfg: RunConfig, task: Task, part: Partition) -> dict[str, Any]:
     labels = task.skew_labels("train")
-    hist = client_label_histograms(parts["train"], labels, int(labels.max()) + 1)
+    hist = client_label_histograms(part.train, labels, int(labels.max()) + 1)
     return {
         "method": cfg.partition, "name": part.name,
-        "clients": cfg.clients, "alpha": cfg.alpha, "beta": cfg.beta, "seed": cfg.seed,
+        "clients": part.num_clients, "alpha": cfg.alpha, "beta": cfg.beta, "seed": data_seed(cfg),
         "digest": part.digest, "train_digest": part.train_digest, "test_digest": part.test_digest,
-        "train_sizes": size_stats(parts["train"]), "mean_pairwise_jsd": mean_pairwise_jsd(hist),
+        "train_sizes": size_stats(part.train), "mean_pairwise_jsd": mean_pairwise_jsd(hist),
     }
 
 
@@ -89,14 +98,16 @@ def prepare(cfg: RunConfig) -> tuple[RunConfig, Task]:
 def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     """One federated run; returns the record (also written under cfg.output)."""
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
-    parts = make_partitions(rc, task)
+    part = make_partition_for(rc, task)
+    rc.clients = part.num_clients  # natural: the number of ids kept
+    parts = {"train": part.train, "test": part.test}
     fl = FLConfig(algorithm=rc.algorithm, rounds=rc.rounds, clients_per_round=rc.clients_per_round,
                   client=client_config(rc),
                   server=ServerConfig(optimizer=rc.server_optimizer, lr=rc.server_lr, momentum=rc.server_momentum),
                   weighting=rc.weighting, eval_every=rc.eval_every, seed=rc.seed, progress=rc.progress)
     out = run_federated(task, parts["train"], fl, pick_device(rc.device))
     record = {"kind": "federated", "config": rc.to_dict(), "seed": rc.seed, "task": task_record(rc, task),
-              "partition": partition_record(rc, task, parts), **output_record(out),
+              "partition": partition_record(rc, task, part), **output_record(out),
               "clients": per_client_metrics(task, out.predictions, parts["test"]),
               "upload_bytes_per_client_per_round": out.upload_bytes}
     record["path"] = str(write_result(record, rc.output))

@@ -194,8 +194,11 @@ def validate_result(record: Any) -> list[str]:
             problems.append(f"partition.method '{part['method']}' != config.partition '{config['partition']}'")
         if part["clients"] != config["clients"]:
             problems.append(f"partition.clients {part['clients']} != config.clients {config['clients']}")
-        if part["seed"] != record["seed"]:
-            problems.append(f"partition.seed {part['seed']} != seed {record['seed']}")
+        data_seed = config.get("data_seed")
+        expected = record["seed"] if data_seed is None else data_seed  # --data-seed fixes the partition across seeds
+        if part["seed"] != expected:
+            what = "config.data_seed" if data_seed is not None else "seed"
+            problems.append(f"partition.seed {part['seed']} != {what} {expected}")
     return problems
 
 
