@@ -13,7 +13,8 @@ A card (see tasks/README.md for the full field list):
     default_model: tiny
     metric: accuracy
     max_length: 64
-    fednlp: {fedavg: {...}, fedprox: {...}, fedopt: {...}}   # FedNLP's published settings (informational)
+    fednlp: {fedavg: {...}, fedprox: {...}, fedopt: {...}}   # FedNLP's published settings (the full profile)
+    profiles: {smoke: {...}, full: {...}}                      # run profiles (tasks/profiles.py)
     notes: free text
 
 Where the built-in cards are: in a source checkout, the repository's top-level tasks/ folder; in an installed
@@ -28,6 +29,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from .profiles import parse_profiles
 from .spec import FAMILIES, FAMILY_METRIC, TaskSpec
 
 CARD_SUFFIXES = (".yaml", ".yml")
@@ -38,7 +40,7 @@ SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 TOP_KEYS = {"name", "family", "description", "data", "text_columns", "label_column", "default_model", "metric",
-            "max_length", "fednlp", "notes"}
+            "max_length", "fednlp", "profiles", "notes"}
 REQUIRED_TOP = ("name", "family", "description", "text_columns", "label_column", "metric")
 DATA_KEYS = {"hub", "local", "embedded"}
 HUB_KEYS = {"name", "config", "splits", "text_columns"}
@@ -233,7 +235,8 @@ def card_to_spec(raw: Any, path: Path) -> TaskSpec:
         hub_name=hub_name, hub_config=hub_config, hub_text_columns=hub_text, hub_splits=hub_splits,
         local_train=local_train, local_test=local_test, layout=layout, folder=folder,
         default_model=default_model, max_length=max_length, metric=metric, embedded=embedded,
-        fednlp=_fednlp(card, top.get("fednlp")), notes=notes, card=str(path))
+        fednlp=_fednlp(card, top.get("fednlp")), profiles=parse_profiles(card, top.get("profiles")), notes=notes,
+        card=str(path))
 
 
 def load_card(path: str | Path) -> TaskSpec:

@@ -4,7 +4,10 @@ training, evaluation by generation (greedy or beam search), ROUGE-1/2/L F-measur
 Models: "tiny" is a random-init BART (d_model 64, 2+2 layers, 2 heads, ffn 128) with a WordPiece tokenizer
 trained locally on the training sources and targets ([CLS] starts the decoder, [SEP] ends a target); any other
 name is a pretrained encoder-decoder (BART, T5, ... : a hub name or a local folder) loaded with
-AutoModelForSeq2SeqLM and its own tokenizer. T5-family models get the prefix of their config
+AutoModelForSeq2SeqLM and its own tokenizer. An encoder-only BERT-family model ('minilm', bert-base-uncased, ...)
+becomes a warm-started encoder-decoder (EncoderDecoderModel, "bert2bert", Rothe et al. 2020): encoder and decoder
+start from its weights, the decoder's cross-attention from random; targets and generation then follow the tiny
+model's convention ([CLS] starts, [SEP] ends). T5-family models get the prefix of their config
 (task_specific_params.summarization.prefix, else "summarize: ") unless `source_prefix` is given ("" = none).
 """
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .seq2seq_metrics import ROUGE_TYPES, rouge
 from .tokenized import cache_key, cached_tokenize
 
 T5_TYPES = ("t5", "mt5", "umt5", "longt5", "byt5")
+BERT2BERT_TYPES = ("bert", "roberta", "electra")  # encoder-only families EncoderDecoderModel can warm-start
 DEFAULT_T5_PREFIX = "summarize: "
 
 
@@ -80,8 +84,9 @@ class Seq2SeqTask(Task):
     family = "seq2seq"
     metric_names = ROUGE_TYPES
     primary_metric = "rougeL"
-    OPTIONS = ("source_prefix", "num_beams", "max_new_tokens", "max_target_length")
-    DEFAULTS: dict[str, Any] = {"source_prefix": None, "num_beams": 1, "max_new_tokens": 32, "max_target_length": 64}
+    OPTIONS = ("source_prefix", "num_beams", "max_new_tokens", "max_target_length", "no_repeat_ngram_size")
+    DEFAULTS: dict[str, Any] = {"source_prefix": None, "num_beams": 1, "max_new_tokens": 32, "max_target_length": 64,
+                                "no_repeat_ngram_size": None}
 
     def __init__(
         self,
@@ -111,6 +116,7 @@ class Seq2SeqTask(Task):
         self.max_length = max_length
         self.dropout = dropout
         self.num_beams = int(opts["num_beams"])
+        self.no_repeat_ngram_size = int(opts["no_repeat_ngram_size"] or 0)
         self.max_new_tokens = int(opts["max_new_tokens"])
         self.max_target_length = int(opts["max_target_length"])
         self.source = resolve_model(model)
@@ -127,8 +133,8 @@ class Seq2SeqTask(Task):
         self.source_prefix = str(prefix)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         tok_hash = tokenizer_hash(self.tokenizer)
-        targets = _TargetEncoder(self.tokenizer, self.source.is_tiny)
-        mode = "tiny" if self.source.is_tiny else "pretrained"
+        targets = _TargetEncoder(self.tokenizer, self.wordpiece_targets)
+        mode = "tiny" if self.wordpiece_targets else "pretrained"
         self.splits, self.targets, self.cache_hits = {}, {}, {}
         for split, sources, golds in (("train", data.train_texts, data.train_targets),
                                       ("test", data.test_texts, data.test_targets)):
@@ -151,11 +157,43 @@ class Seq2SeqTask(Task):
         except Exception as exc:  # noqa: BLE001 - any hub/file failure is a user-facing problem
             raise UserError(f"could not load the config of model '{self.source.name}' ({type(exc).__name__})",
                             "pass a local model folder or 'tiny' to --model") from exc
+        if cfg.model_type in BERT2BERT_TYPES:
+            self._pretrained_config = cfg
+            return "bert2bert"
         if not getattr(cfg, "is_encoder_decoder", False):
             raise UserError(f"model '{self.source.name}' ({cfg.model_type}) is not an encoder-decoder model",
-                            "use a BART or T5 family model (e.g. facebook/bart-base, t5-small) or 'tiny' for seq2seq")
+                            "use a BART or T5 family model (e.g. facebook/bart-base, t5-small), a BERT-family encoder "
+                            "(warm-started encoder-decoder, e.g. minilm) or 'tiny' for seq2seq")
         self._pretrained_config = cfg
         return str(cfg.model_type)
+
+    @property
+    def wordpiece_targets(self) -> bool:
+        """Targets as word pieces + [SEP], decoder started by [CLS] (tiny BART and bert2bert)."""
+        return self.source.is_tiny or self.model_type == "bert2bert"
+
+    def _bert2bert(self) -> torch.nn.Module:
+        from transformers import EncoderDecoderModel
+        from transformers.utils import logging as hf_logging
+
+        tok = self.tokenizer
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the fresh cross-attention weights are reported as missing, by design
+        try:
+            model = EncoderDecoderModel.from_encoder_decoder_pretrained(self.source.path, self.source.path)
+        finally:
+            hf_logging.set_verbosity(level)
+        for cfg in (model.config, model.generation_config):
+            cfg.decoder_start_token_id = tok.cls_token_id
+            cfg.pad_token_id = self.pad_id
+            cfg.eos_token_id = tok.sep_token_id
+        model.generation_config.bos_token_id = tok.cls_token_id
+        if self.dropout is not None:
+            for sub in (model.encoder, model.decoder):
+                for m in sub.modules():
+                    if isinstance(m, torch.nn.Dropout):
+                        m.p = self.dropout
+        return model
 
     def _default_prefix(self) -> str:
         if self.model_type not in T5_TYPES:
@@ -173,6 +211,8 @@ class Seq2SeqTask(Task):
             cfg = tiny_bart_config(len(tok), positions, self.pad_id, tok.cls_token_id, tok.sep_token_id,
                                    dropout=0.1 if self.dropout is None else self.dropout)
             return AutoModelForSeq2SeqLM.from_config(cfg)
+        if self.model_type == "bert2bert":
+            return self._bert2bert()
         extra = {}
         if self.dropout is not None:
             for key in ("dropout", "dropout_rate"):  # BART family, T5 family
@@ -199,7 +239,9 @@ class Seq2SeqTask(Task):
     def _generation_kwargs(self, model: torch.nn.Module) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"num_beams": self.num_beams, "max_new_tokens": self.max_new_tokens,
                                   "do_sample": False, "early_stopping": self.num_beams > 1}
-        if self.source.is_tiny:  # the tiny decoder may only emit words and [SEP], never [PAD]/[UNK]/[CLS]/[MASK]
+        if self.no_repeat_ngram_size:  # e.g. 3 as BART-CNN's generation config: no n-gram twice in one output
+            kwargs["no_repeat_ngram_size"] = self.no_repeat_ngram_size
+        if self.wordpiece_targets:  # the decoder may only emit words and [SEP], never [PAD]/[UNK]/[CLS]/[MASK]
             tok = self.tokenizer
             kwargs["suppress_tokens"] = [tok.pad_token_id, tok.unk_token_id, tok.cls_token_id, tok.mask_token_id]
         min_length = getattr(model.generation_config, "min_length", 0) or 0

@@ -45,7 +45,9 @@ class TaskSpec:
     tags: tuple[str, ...] = field(default_factory=tuple)
     metric: str | None = None  # the family's primary metric (FAMILY_METRIC)
     embedded: str | None = None  # "demo": the embedded offline dataset when no --train-file is given
-    # FedNLP's published settings per algorithm (informational: RunConfig defaults do not read them)
+    # FedNLP's published settings per algorithm (what `--profile full` starts from)
     fednlp: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
+    # run profiles: {"smoke" | "full": {setting: value, algorithm: {...}, "seeds": [...], "partitions": [...]}}
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
     notes: str = ""
     card: str | None = None  # the card file this spec was read from

@@ -1,0 +1,157 @@
+"""Run profiles of a task card: `smoke` (CPU, minutes, tuned so every algorithm learns) and `full` (FedNLP's settings).
+
+A card's `profiles:` block holds, per profile, settings shared by every run of the task, the seeds and the
+partitions a reproduction runs, and a block per algorithm (`centralized`, `fedavg`, `fedprox`, `fedopt`):
+
+    profiles:
+      smoke:
+        model: minilm
+        max_train: 1000
+        rounds: 5
+        seeds: [1, 2]
+        partitions: [uniform, label alpha=1, label alpha=0.1, quantity beta=5]
+        fedavg: {client_optimizer: sgd, client_lr: 0.1}
+      full:
+        model: distilbert-base-uncased
+
+`full` starts from the card's `fednlp` block (FedNLP's published settings per algorithm); the profile's own
+keys win. `fednlp-bench run --profile smoke` fills every setting the command line does not give.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import UserError
+from .spec import TaskSpec
+
+PROFILE_NAMES = ("smoke", "full")
+RUN_ALGORITHMS = ("centralized", "fedavg", "fedprox", "fedopt")
+CLIENT_OPTIMIZERS = ("sgd", "adamw")
+SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
+
+# Settings a profile (or one of its algorithm blocks) may give, by type; all are RunConfig fields.
+INT_SETTINGS = ("rounds", "clients", "clients_per_round", "local_epochs", "batch_size", "max_length", "max_train",
+                "max_test", "data_seed", "eval_every", "doc_stride", "max_answer_length", "n_best", "num_beams",
+                "max_new_tokens", "max_target_length", "no_repeat_ngram_size")
+FLOAT_SETTINGS = ("client_lr", "server_lr", "server_momentum", "mu", "epochs", "dropout")
+TEXT_SETTINGS = ("model", "source_prefix")
+CHOICE_SETTINGS = {"client_optimizer": CLIENT_OPTIMIZERS, "server_optimizer": SERVER_OPTIMIZERS}
+SETTINGS = INT_SETTINGS + FLOAT_SETTINGS + TEXT_SETTINGS + tuple(CHOICE_SETTINGS)
+PLAN_KEYS = ("seeds", "partitions", "notes")
+
+DEFAULT_SEEDS = {"smoke": [1, 2], "full": [1, 2, 3]}
+DEFAULT_DATA_SEED = 42  # the partition stays fixed across training seeds, as FedNLP's partition files did
+# Canonical partitions per family: IID, label skew at two alphas, quantity skew; seq2seq has no labels to
+# skew, so feature skew (TF-IDF clusters as labels) stands in for label skew, as in FedNLP.
+DEFAULT_PARTITIONS = {
+    "text_classification": ["uniform", "label alpha=1", "label alpha=0.1", "quantity beta=5"],
+    "sequence_tagging": ["uniform", "label alpha=1", "label alpha=0.1", "quantity beta=5"],
+    "extractive_qa": ["uniform", "label alpha=1", "label alpha=0.1", "quantity beta=5"],
+    "seq2seq": ["uniform", "cluster alpha=1", "cluster alpha=0.1", "quantity beta=5"],
+}
+PARTITION_RE = re.compile(r"^(uniform|natural|(label|cluster) alpha=([0-9.eE+-]+)|quantity beta=([0-9.eE+-]+))$")
+
+
+def parse_partition(text: str) -> dict[str, Any]:
+    """'label alpha=0.1' -> {'partition': 'label', 'alpha': 0.1}; raises ValueError when malformed."""
+    m = PARTITION_RE.match(str(text).strip())
+    if not m:
+        raise ValueError(text)
+    method = m.group(1).split()[0]
+    out: dict[str, Any] = {"partition": method}
+    if m.group(3) is not None:
+        out["alpha"] = float(m.group(3))
+    if m.group(4) is not None:
+        out["beta"] = float(m.group(4))
+    if out.get("alpha", 1.0) <= 0 or out.get("beta", 1.0) <= 0:
+        raise ValueError(text)
+    return out
+
+
+def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, Any]:
+    """Validate one profile block (or algorithm block) of a card; returns its settings. `card` is a cards._Card."""
+    allowed = set(SETTINGS) | (set(PLAN_KEYS) | set(RUN_ALGORITHMS) if allow_plan else set())
+    card.mapping(block, key, allowed)
+    out: dict[str, Any] = {}
+    for k, v in block.items():
+        full = f"{key}.{k}"
+        if k in INT_SETTINGS:
+            out[k] = card.positive_int(v, full)
+        elif k in FLOAT_SETTINGS:
+            out[k] = card.number(v, full, allow_zero=k in ("mu", "server_momentum", "dropout"))
+        elif k in TEXT_SETTINGS or k == "notes":
+            out[k] = card.string(v, full)
+        elif k in CHOICE_SETTINGS:
+            out[k] = card.choice(v, full, CHOICE_SETTINGS[k])
+        elif k == "seeds":
+            if (not isinstance(v, list) or not v or len(set(v)) != len(v)
+                    or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v)):
+                raise card.fail(full, f"expected a list of distinct non-negative integers, got {v!r}",
+                                f"write {full}: [1, 2]")
+            out[k] = list(v)
+        elif k == "partitions":
+            if not isinstance(v, list) or not v:
+                raise card.fail(full, f"expected a list of partitions, got {v!r}",
+                                f"write {full}: [uniform, label alpha=0.1, quantity beta=5]")
+            for p in v:
+                try:
+                    parse_partition(p)
+                except ValueError:
+                    raise card.fail(full, f"unknown partition {p!r}", "write uniform, natural, 'label alpha=A', "
+                                    "'cluster alpha=A' or 'quantity beta=B' (A, B > 0)") from None
+            out[k] = [str(p).strip() for p in v]
+        else:  # an algorithm block
+            out[k] = check_settings(card, v, full, allow_plan=False)
+    return out
+
+
+def parse_profiles(card, value: Any) -> dict[str, dict[str, Any]]:
+    """The card's `profiles:` block, validated: {profile: {setting: value, algorithm: {...}, seeds, partitions}}."""
+    if value is None:
+        return {}
+    blocks = card.mapping(value, "profiles", set(PROFILE_NAMES))
+    out = {}
+    for name, block in blocks.items():
+        settings = check_settings(card, block or {}, f"profiles.{name}", allow_plan=True)
+        for algo in (None,) + RUN_ALGORITHMS:
+            merged = {**settings, **(settings.get(algo, {}) if algo else {})}
+            if merged.get("clients_per_round", 0) > merged.get("clients", 10**9):
+                where = f"profiles.{name}" + (f".{algo}" if algo else "")
+                raise card.fail(f"{where}.clients_per_round", f"{merged['clients_per_round']} is more than clients "
+                                f"({merged['clients']})", "sample at most as many clients per round as there are clients")
+        out[name] = settings
+    return out
+
+
+def has_profile(spec: TaskSpec, profile: str) -> bool:
+    """Whether the card defines `profile` (`full` also comes from a card's FedNLP settings)."""
+    return profile in spec.profiles or (profile == "full" and bool(spec.fednlp))
+
+
+def profile_settings(spec: TaskSpec, profile: str, algorithm: str) -> dict[str, Any]:
+    """The RunConfig settings of one algorithm's runs under `profile` (seeds and partitions excluded)."""
+    if profile not in PROFILE_NAMES:
+        raise UserError(f"unknown profile '{profile}'", f"choose one of: {', '.join(PROFILE_NAMES)}")
+    if not has_profile(spec, profile):
+        raise UserError(f"task '{spec.name}' has no {profile} profile",
+                        f"add profiles.{profile} to its card ({spec.card or 'tasks/'}) or leave out --profile")
+    block = spec.profiles.get(profile, {})
+    out: dict[str, Any] = {"data_seed": DEFAULT_DATA_SEED}
+    if profile == "full":
+        paper = spec.fednlp.get(algorithm if algorithm != "centralized" else "fedavg", {})
+        out.update(paper)
+        if algorithm == "centralized" and paper:
+            # FedNLP's centralized baselines fine-tuned with AdamW 5e-5 (its classification and NER runs).
+            out.update(client_optimizer="adamw", client_lr=5e-5)
+    out.update({k: v for k, v in block.items() if k in SETTINGS})
+    out.update(block.get(algorithm, {}))
+    return out
+
+
+def profile_plan(spec: TaskSpec, profile: str) -> tuple[list[int], list[dict[str, Any]]]:
+    """The seeds and partitions a reproduction runs for this task under `profile`."""
+    block = spec.profiles.get(profile, {})
+    seeds = block.get("seeds", DEFAULT_SEEDS[profile])
+    partitions = block.get("partitions", DEFAULT_PARTITIONS[spec.family])
+    return list(seeds), [parse_partition(p) for p in partitions]
