@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from dataclasses import fields
 from typing import Any, Sequence
 
 from . import __version__
-from .config import ALGORITHMS, CLIENT_OPTIMIZERS, PARTITIONS, SERVER_OPTIMIZERS, TAG_SCHEMES, WEIGHTINGS, RunConfig, load_yaml_config
+from .config import ALGORITHMS, CLIENT_OPTIMIZERS, PARTITIONS, PROFILES, SERVER_OPTIMIZERS, TAG_SCHEMES, WEIGHTINGS, RunConfig, load_yaml_config
 from .errors import DataWarning, UserError
 
 S = argparse.SUPPRESS
@@ -47,6 +48,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num-beams", type=int, default=S, help="seq2seq: beams at evaluation, 1 = greedy (default 1)")
     g.add_argument("--max-new-tokens", type=int, default=S, help="seq2seq: tokens generated at evaluation (default 32)")
     g.add_argument("--max-target-length", type=int, default=S, help="seq2seq: target tokens kept for training (default 64)")
+    g.add_argument("--no-repeat-ngram-size", type=int, default=S,
+                   help="seq2seq: no n-gram of this size twice in one generated output (default off)")
     g.add_argument("--source-prefix", default=S, help="seq2seq: text put before every source, e.g. 'summarize: ' for T5")
 
 
@@ -54,8 +57,11 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
     g = p.add_argument_group("training")
     if federated:
         g.add_argument("--algorithm", choices=ALGORITHMS, default=S, help="FL algorithm (default fedavg)")
-    g.add_argument("--partition", choices=PARTITIONS, default=S, help="client partition (default uniform)")
-    g.add_argument("--alpha", type=float, default=S, help="Dirichlet concentration for --partition label (smaller = more skew)")
+    g.add_argument("--partition", choices=PARTITIONS, default=S,
+                   help="client partition (default uniform): label skew, quantity skew, cluster = feature skew "
+                        "(TF-IDF clusters as labels), natural = the data's own client ids (e.g. domains)")
+    g.add_argument("--alpha", type=float, default=S,
+                   help="Dirichlet concentration for --partition label or cluster (smaller = more skew)")
     g.add_argument("--beta", type=float, default=S, help="Dirichlet concentration for --partition quantity (smaller = more skew)")
     g.add_argument("--clients", type=int, default=S, help="number of clients (default 10)")
     g.add_argument("--clients-per-round", type=int, default=S, help="clients sampled per round (default 5)")
@@ -74,6 +80,12 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
         g.add_argument("--epochs", type=float, default=S,
                        help="passes over the training data (default: the FL run's rounds*local-epochs*clients-per-round/clients)")
     g.add_argument("--seed", type=int, default=S, help="seed for partition, sampling, init and shuffling (default 42)")
+    g.add_argument("--data-seed", type=int, default=S,
+                   help="seed of the data side only: held-out split, subsets, partition (default --seed); "
+                        "fix it to vary only the training seed, as a reproduction does")
+    g.add_argument("--profile", choices=PROFILES, default=S,
+                   help="take every setting not given here from the task card's profile: smoke (CPU, minutes, "
+                        "tuned so every algorithm learns) or full (FedNLP's settings, for GPUs)")
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
@@ -110,7 +122,72 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_partition_parser(sub)
     add_leaderboard_parser(sub)
+    add_reproduce_parser(sub)
     return parser
+
+
+def add_reproduce_parser(sub) -> None:
+    p = sub.add_parser("reproduce", help="reproduce one table of the leaderboard (scripts/reproduce_<table>.sh)",
+                       description="For every task of the table whose card has the profile: the untrained model, the "
+                                   "centralized baseline and FedAvg, FedProx, FedOpt on the canonical partitions over "
+                                   "several seeds; then submit the results and rebuild the board. Finished runs are "
+                                   "skipped, so an interrupted reproduction resumes where it stopped.")
+    p.add_argument("table", help="text_classification, sequence_tagging, extractive_qa or seq2seq "
+                                 "(or classification, tagging, qa)")
+    p.add_argument("--profile", choices=PROFILES, default="smoke",
+                   help="smoke: CPU, minutes a task, data subsets; full: FedNLP's settings, for GPUs (default smoke)")
+    p.add_argument("--runs", default="runs/reproduce", help="result folder (default runs/reproduce; "
+                                                            "results go to RUNS/PROFILE/TABLE)")
+    p.add_argument("--root", default="leaderboard", help="leaderboard folder to submit to and rebuild (default leaderboard)")
+    p.add_argument("--no-board", action="store_true", help="run only; do not submit or rebuild the board")
+    p.add_argument("--tasks", nargs="+", default=None, help="only these tasks of the table")
+    p.add_argument("--seeds", nargs="+", type=int, default=None, help="these seeds instead of the card's")
+    p.add_argument("--algorithms", nargs="+", default=None, help="only these (centralized fedavg fedprox fedopt)")
+    p.add_argument("--partitions", nargs="+", default=None,
+                   help="these partitions instead of the card's, e.g. uniform 'label alpha=0.1' 'quantity beta=5'")
+    p.add_argument("--submitter", default="fednlp-bench maintainers", help="submitter shown on the board")
+    p.add_argument("--dry-run", action="store_true", help="list the planned runs, which are finished, and stop")
+    p.add_argument("--write-recipes", metavar="DIR", default=None,
+                   help="write the canonical partition recipe of every planned partition to DIR, and stop")
+    p.add_argument("--require-learning", action="store_true",
+                   help="exit 1 when some algorithm does not learn: it must gain at least 0.02 over the untrained "
+                        "model and a fifth of the centralized baseline's gain")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .reproduce import finished_runs, plan_runs, reproduce, table_family, write_recipes
+
+    if args.write_recipes:
+        for path in write_recipes(args.table, args.profile, args.write_recipes, args.tasks):
+            print(path)
+        return 0
+    if args.dry_run:
+        family = table_family(args.table)
+        runs = plan_runs(family, args.profile, args.tasks, args.seeds, args.algorithms, args.partitions)
+        from pathlib import Path
+
+        done = finished_runs(Path(args.runs) / args.profile / family)
+        rows = [{"task": r.task, "algorithm": r.algorithm, "partition": r.partition_label, "seed": r.seed,
+                 "finished": r.key in done} for r in runs]
+        print(pd.DataFrame(rows).to_string(index=False))
+        print(f"{len(runs)} runs, {sum(r['finished'] for r in rows)} finished")
+        return 0
+    start = time.perf_counter()
+    rep = reproduce(args.table, args.profile, args.runs, None if args.no_board else args.root, args.tasks,
+                    args.seeds, args.algorithms, args.partitions, args.submitter, args.progress)
+    table = rep.summary()
+    with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
+        print(table.to_string(index=False))
+    print(f"{rep.ran} runs done, {rep.skipped} already finished (skipped); results in {rep.folder}; "
+          f"{time.perf_counter() - start:.0f} s" + ("" if args.no_board else f"; board rebuilt in {args.root}/"))
+    failed = table[~table["learned"]]
+    for _, row in failed.iterrows():
+        print(f"fednlp-bench: warning: {row['task']} {row['algorithm']} ({row['partition']}) ends at "
+              f"{row['mean']:.4f}, not clearly above the untrained model's {row['untrained']:.4f}", file=sys.stderr)
+    return 1 if (args.require_learning and len(failed)) else 0
 
 
 def add_leaderboard_parser(sub) -> None:
@@ -178,13 +255,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """RunConfig defaults, overridden by --config YAML, overridden by flags given on the command line."""
+    """RunConfig defaults, overridden by the task card's --profile, by --config YAML, by flags on the command line."""
     values: dict[str, Any] = {}
     given = vars(args)
     if "config" in given:
         values.update(load_yaml_config(given["config"]))
     names = {f.name for f in fields(RunConfig)}
     values.update({k: v for k, v in given.items() if k in names})
+    if values.get("profile"):
+        from .tasks.profiles import profile_settings
+        from .tasks.registry import get_spec
+
+        algorithm = "centralized" if args.command == "centralized" else values.get("algorithm", "fedavg")
+        values = {**profile_settings(get_spec(values.get("task", "demo")), values["profile"], algorithm), **values}
     return RunConfig(**values)
 
 
@@ -239,6 +322,7 @@ def quiet_model_loading() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar, printed for every client's model
 
 
 def show_data_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -264,6 +348,9 @@ def run_command(args: argparse.Namespace) -> int:
             return cmd_tasks()
         if args.command == "leaderboard":
             return cmd_leaderboard(args)
+        if args.command == "reproduce":
+            quiet_model_loading()
+            return cmd_reproduce(args)
         if args.command == "partition":
             from .partition.commands import run_partition_command
 

@@ -1,0 +1,298 @@
+"""Reproduce one table of the leaderboard: every task of a family, every algorithm, canonical partitions, seeds.
+
+`fednlp-bench reproduce TABLE --profile smoke|full` (what scripts/reproduce_<table>.sh runs):
+for each task of the table whose card has the profile, the untrained model's metric (the starting point), the
+centralized baseline and FedAvg, FedProx and FedOpt on the profile's partitions, over its seeds; then every result
+is submitted to the leaderboard and the board is rebuilt. Resumable: each run's settings hash is stored in its
+result (config.extra.reproduce.key), and a run whose result is already in the runs folder is skipped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .config import RunConfig
+from .errors import UserError
+from .tasks.profiles import PROFILE_NAMES, has_profile, parse_partition, profile_plan, profile_settings
+from .tasks.spec import FAMILIES, TaskSpec
+
+TABLE_ALIASES = {"classification": "text_classification", "tagging": "sequence_tagging", "qa": "extractive_qa"}
+FL_ALGORITHMS = ("fedavg", "fedprox", "fedopt")
+# "learned": the seed-mean final metric gains at least LEARNED_MARGIN over the untrained model and at least
+# LEARNED_SHARE of the centralized baseline's gain (so a model stuck near chance does not pass on noise).
+LEARNED_MARGIN = 0.02
+LEARNED_SHARE = 0.2
+# Settings that change the data or the tokenized task (runs sharing them reuse one loaded task).
+TASK_KEYS = ("task", "model", "max_length", "max_train", "max_test", "data_seed", "data_dir", "dropout", "tag_scheme",
+             "doc_stride", "max_answer_length", "n_best", "num_beams", "max_new_tokens", "max_target_length",
+             "source_prefix", "no_repeat_ngram_size", "cache_dir")
+
+
+def table_family(table: str) -> str:
+    family = TABLE_ALIASES.get(table, table)
+    if family not in FAMILIES:
+        raise UserError(f"unknown table '{table}'", f"choose one of: {', '.join(FAMILIES)} "
+                        f"(or {', '.join(TABLE_ALIASES)})")
+    return family
+
+
+def table_tasks(family: str, profile: str, only: Iterable[str] | None = None) -> list[TaskSpec]:
+    """The tasks of a table under a profile: the family's cards that define it (smoke: an explicit block)."""
+    from .tasks.registry import TASKS, get_spec
+
+    if only:
+        specs = [get_spec(name) for name in only]
+        for s in specs:
+            if s.family != family:
+                raise UserError(f"task '{s.name}' is {s.family}, not in the {family} table",
+                                f"run it with `fednlp-bench reproduce {s.family}`")
+            if not has_profile(s, profile):
+                raise UserError(f"task '{s.name}' has no {profile} profile", f"add profiles.{profile} to its card")
+        return specs
+    specs = [s for s in TASKS.values() if s.family == family and
+             (profile in s.profiles if profile == "smoke" else has_profile(s, profile))]
+    if not specs:
+        raise UserError(f"no task of the {family} table has a {profile} profile",
+                        f"add profiles.{profile} to a {family} card in tasks/")
+    return specs
+
+
+@dataclass
+class PlannedRun:
+    """One run of a reproduction; `settings` are RunConfig fields (profile, partition and seed applied)."""
+
+    task: str  # a built-in task name, or the path of a card file
+    algorithm: str  # centralized | fedavg | fedprox | fedopt
+    seed: int
+    partition: dict[str, Any]
+    settings: dict[str, Any]
+    board_profile: str
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        blob = json.dumps({"task": self.task, "algorithm": self.algorithm, "seed": self.seed,
+                           "partition": self.partition, "settings": self.settings}, sort_keys=True)
+        self.key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def partition_label(self) -> str:
+        p = self.partition
+        if not p:
+            return "-"
+        return p["partition"] + "".join(f" {k}={p[k]:g}" for k in ("alpha", "beta") if k in p)
+
+    def config(self, output: Path, progress: bool) -> RunConfig:
+        extra = {"reproduce": {"key": self.key, "board_profile": self.board_profile}}
+        return RunConfig(**{**self.settings, **self.partition, "task": self.task, "algorithm": self.algorithm,
+                            "seed": self.seed, "output": str(output), "progress": progress, "extra": extra})
+
+
+def board_profile(spec: TaskSpec, profile: str) -> str:
+    """The leaderboard's profile label of a task's reproduction (centralized and FL rows share it)."""
+    s = profile_settings(spec, profile, "fedavg")
+    model = s.get("model", spec.default_model)
+    data = f", {s['max_train']} train" if s.get("max_train") else ""
+    return (f"{profile}: {model}, {s.get('clients', 10)} clients, {s.get('clients_per_round', 5)}/round, "
+            f"{s.get('rounds', 10)} rounds{data}")
+
+
+def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, seeds: Iterable[int] | None = None,
+              algorithms: Iterable[str] | None = None, partitions: Iterable[str] | None = None) -> list[PlannedRun]:
+    """Every run of the table, in order: per task, per seed, the centralized run, then each algorithm x partition."""
+    if profile not in PROFILE_NAMES:
+        raise UserError(f"unknown profile '{profile}'", f"choose one of: {', '.join(PROFILE_NAMES)}")
+    algos = list(algorithms) if algorithms else ["centralized", *FL_ALGORITHMS]
+    for a in algos:
+        if a not in ("centralized", *FL_ALGORITHMS):
+            raise UserError(f"unknown algorithm '{a}'", f"choose from: centralized, {', '.join(FL_ALGORITHMS)}")
+    try:
+        chosen_parts = [parse_partition(p) for p in partitions] if partitions else None
+    except ValueError as exc:
+        raise UserError(f"unknown partition '{exc}'", "write uniform, natural, 'label alpha=A', 'cluster alpha=A' "
+                        "or 'quantity beta=B'") from None
+    runs = []
+    chosen = list(tasks) if tasks else None
+    for i, spec in enumerate(table_tasks(family, profile, chosen)):
+        ref = chosen[i] if chosen else spec.name  # a card file given by path stays a path (its name is not built in)
+        card_seeds, card_parts = profile_plan(spec, profile)
+        label = board_profile(spec, profile)
+        for seed in (list(seeds) if seeds else card_seeds):
+            for algo in algos:
+                settings = profile_settings(spec, profile, algo)
+                for part in ([{}] if algo == "centralized" else (chosen_parts or card_parts)):
+                    runs.append(PlannedRun(ref, algo, seed, part, settings, label))
+    return runs
+
+
+def finished_runs(folder: Path) -> dict[str, Path]:
+    """Reproduction key -> result JSON, for every finished run in the folder."""
+    done = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+            key = rec["config"]["extra"]["reproduce"]["key"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a reproduction result (or unreadable): never counted as finished
+        done[key] = path
+    return done
+
+
+def _task_key(cfg: RunConfig) -> tuple:
+    return tuple(str(getattr(cfg, k)) for k in TASK_KEYS)
+
+
+def untrained_metric(cfg: RunConfig, task) -> float:
+    """The primary metric of the freshly initialised model (the seed's starting point of every run)."""
+    from .fl.simulation import evaluate, pick_device
+
+    device = pick_device(cfg.device)
+    _, metrics = evaluate(task, task.new_model(cfg.seed).to(device), device)
+    return float(metrics[task.primary_metric])
+
+
+@dataclass
+class Reproduction:
+    family: str
+    profile: str
+    runs: list[PlannedRun]
+    folder: Path
+    board: Path | None
+    progress: bool = True
+    recipes: Path | None = None  # canonical partition recipes (default: partition/ beside the board folder)
+    ran: int = 0
+    skipped: int = 0
+    results: dict[str, Path] = field(default_factory=dict)
+    untrained: dict[str, float] = field(default_factory=dict)
+
+    def untrained_path(self) -> Path:
+        return self.folder / "untrained.json"
+
+    def execute(self) -> None:
+        """Run every planned run not already finished (reusing one loaded task per data setting)."""
+        from .runner import prepare, run_central, run_fl
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        done = finished_runs(self.folder)
+        ut_path = self.untrained_path()
+        self.untrained = json.loads(ut_path.read_text()) if ut_path.is_file() else {}
+        tasks: dict[tuple, Any] = {}
+        bar = tqdm(self.runs, desc=f"reproduce {self.family} ({self.profile})", unit="run", disable=not self.progress)
+        for run in bar:
+            bar.set_postfix_str(f"{run.task} {run.algorithm} {run.partition_label} seed {run.seed}")
+            cfg = run.config(self.folder, progress=False)
+            ut_key = f"{run.task}|{run.settings.get('model')}|seed{run.seed}"
+            if run.key in done and ut_key in self.untrained:
+                self.results[run.key] = done[run.key]
+                self.skipped += 1
+                continue
+            tk = _task_key(cfg)
+            if tk not in tasks:
+                tasks.clear()  # one loaded task at a time: memory stays flat across a table
+                tasks[tk] = prepare(RunConfig(**{**vars(cfg), "algorithm": "centralized"}))[1]
+            task = tasks[tk]
+            if ut_key not in self.untrained:
+                self.untrained[ut_key] = untrained_metric(cfg.resolved(), task)
+                ut_path.write_text(json.dumps(self.untrained, indent=1, sort_keys=True) + "\n")
+            if run.key in done:
+                self.results[run.key] = done[run.key]
+                self.skipped += 1
+                continue
+            cfg.validate()
+            record = run_central(cfg, task) if run.algorithm == "centralized" else run_fl(cfg, task)
+            self.results[run.key] = Path(record["path"])
+            self.ran += 1
+
+    def submit_and_build(self, submitter: str) -> int:
+        """Submit every result of the plan not yet on the board, then rebuild the board; returns how many were new."""
+        from .leaderboard.submit import SUBMISSIONS, build, content_hash, read_submission, submit
+
+        if self.board is None:
+            return 0
+
+        new = 0
+        for run in self.runs:
+            path = self.results[run.key]
+            _, result = read_submission(path)
+            if (self.board / SUBMISSIONS / f"{content_hash(result)[:16]}.json").exists():
+                continue
+            # A partition that matches no recipe in partition/ (e.g. hub data instead of the canonical local
+            # copy) is submitted as a non-canonical row, marked on the board.
+            submit(path, self.board, recipes=self.recipes, submitter=submitter, profile=run.board_profile,
+                   allow_non_canonical=True)
+            new += 1
+        build(self.board)
+        return new
+
+    def summary(self) -> pd.DataFrame:
+        """Per task, partition and algorithm: seed mean and std of the final primary metric, and the untrained one."""
+        rows = []
+        for run in self.runs:
+            rec = json.loads(self.results[run.key].read_text())
+            metric = rec["task"]["primary_metric"]
+            rows.append({"task": run.task, "partition": run.partition_label, "algorithm": run.algorithm,
+                         "seed": run.seed, "metric": metric, "final": rec["final"][metric],
+                         "untrained": self.untrained[f"{run.task}|{run.settings.get('model')}|seed{run.seed}"],
+                         "wall_s": rec.get("wall_time_s", math.nan)})
+        df = pd.DataFrame(rows)
+        out = (df.groupby(["task", "partition", "algorithm", "metric"], sort=False)
+               .agg(seeds=("seed", "count"), mean=("final", "mean"), std=("final", "std"),
+                    untrained=("untrained", "mean"), wall_s=("wall_s", "sum")).reset_index())
+        central = out[out["algorithm"] == "centralized"].groupby("task")["mean"].first()
+        central_gain = (out["task"].map(central) - out["untrained"]).fillna(0.0).clip(lower=0.0)
+        need = np.maximum(LEARNED_MARGIN, LEARNED_SHARE * central_gain)
+        out["learned"] = (out["mean"] - out["untrained"]) >= need
+        return out
+
+
+def reproduce(table: str, profile: str, runs_dir: str | Path = "runs/reproduce", board: str | Path | None = "leaderboard",
+              tasks: Iterable[str] | None = None, seeds: Iterable[int] | None = None,
+              algorithms: Iterable[str] | None = None, partitions: Iterable[str] | None = None,
+              submitter: str = "fednlp-bench maintainers", progress: bool = True) -> Reproduction:
+    """Plan, run what is not finished, submit and rebuild the board; returns the reproduction (see .summary())."""
+    family = table_family(table)
+    runs = plan_runs(family, profile, tasks, seeds, algorithms, partitions)
+    rep = Reproduction(family, profile, runs, Path(runs_dir) / profile / family, Path(board) if board else None,
+                       progress)
+    rep.execute()
+    rep.submit_and_build(submitter)
+    return rep
+
+
+def write_recipes(table: str, profile: str, folder: str | Path, tasks: Iterable[str] | None = None) -> list[Path]:
+    """Write a canonical recipe (partition/*.yaml, with its expected digest) for every partition of the plan."""
+    import yaml
+
+    from .partition.recipe import PartitionRecipe, build_partition, load_recipe_data
+
+    family = table_family(table)
+    out = []
+    seen = set()
+    for run in plan_runs(family, profile, tasks, algorithms=["fedavg"]):
+        s, p = run.settings, run.partition
+        recipe = PartitionRecipe(task=run.task, method=p["partition"], clients=s.get("clients", 10), alpha=p.get("alpha"),
+                                 beta=p.get("beta"), seed=s.get("data_seed", run.seed), max_train=s.get("max_train"),
+                                 max_test=s.get("max_test"))
+        ident = json.dumps(recipe.to_dict(), sort_keys=True)
+        if ident in seen:
+            continue
+        seen.add(ident)
+        data = load_recipe_data(recipe)
+        part, _ = build_partition(recipe, data)
+        recipe.expected_digest = part.digest
+        name = f"{run.task}_{profile}_{p['partition']}" + "".join(f"_{k[0]}{p[k]:g}" for k in ("alpha", "beta") if k in p)
+        path = Path(folder) / f"{name}.yaml"
+        head = (f"# canonical partition ({profile} profile): {part.name} of task {run.task} "
+                f"({len(data.train_labels)} train / {len(data.test_labels)} test)\n"
+                f"# data fingerprint {data.fingerprint}\n")
+        path.write_text(head + yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+        out.append(path)
+    return out
