@@ -1,0 +1,220 @@
+"""Reproduction of the board's tables: profiles in the cards, the run plan, resuming, the scripts, canonical recipes."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fednlp_bench.cli import build_parser, config_from_args, main
+from fednlp_bench.errors import UserError
+from fednlp_bench.partition.recipe import load_recipe
+from fednlp_bench.reproduce import finished_runs, plan_runs, reproduce, write_recipes
+from fednlp_bench.tasks import TASKS, get_spec
+from fednlp_bench.tasks.cards import load_card
+from fednlp_bench.tasks.profiles import DEFAULT_PARTITIONS, parse_partition, profile_plan, profile_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FEDNLP_SHARED_DATA", ROOT.parent / "shared" / "data"))
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data not found at {SHARED} "
+                                  "(set FEDNLP_SHARED_DATA to ../shared/data)")
+TABLES = ("text_classification", "sequence_tagging", "extractive_qa", "seq2seq")
+OFFLINE_MODELS = ("tiny", "minilm")
+
+
+# ----------------------------------------------------------------------------------------- profiles in the cards
+def test_every_table_has_a_smoke_task_with_an_offline_model_and_local_data():
+    for table in TABLES:
+        smoke = [s for s in TASKS.values() if s.family == table and "smoke" in s.profiles]
+        assert smoke, table
+        for spec in smoke:
+            settings = profile_settings(spec, "smoke", "fedavg")
+            assert settings.get("model", spec.default_model) in OFFLINE_MODELS, spec.name
+            assert spec.local_train, f"{spec.name}: a smoke task must read local files (DATA_DIR)"
+            for algo in ("centralized", "fedavg", "fedprox", "fedopt"):  # every algorithm has tuned settings
+                s = profile_settings(spec, "smoke", algo)
+                assert s["client_optimizer"] in ("sgd", "adamw") and s["client_lr"] > 0, (spec.name, algo)
+            assert profile_settings(spec, "smoke", "fedprox")["mu"] > 0
+
+
+def test_full_profile_starts_from_fednlp_settings_and_the_paper_model():
+    spec = get_spec("sst2")
+    fedavg = profile_settings(spec, "full", "fedavg")
+    assert (fedavg["client_optimizer"], fedavg["client_lr"], fedavg["clients"]) == ("sgd", 0.1, 100)
+    assert fedavg["model"] == "distilbert-base-uncased"
+    assert profile_settings(spec, "full", "fedprox")["mu"] == spec.fednlp["fedprox"]["mu"]
+    assert profile_settings(spec, "full", "fedopt")["server_lr"] == spec.fednlp["fedopt"]["server_lr"]
+    assert profile_settings(spec, "full", "centralized")["client_optimizer"] == "adamw"
+    seeds, parts = profile_plan(spec, "full")
+    assert len(seeds) >= 3 and parts == [parse_partition(p) for p in DEFAULT_PARTITIONS["text_classification"]]
+
+
+def test_seq2seq_plan_uses_feature_skew_and_the_others_label_skew():
+    methods = {r.partition.get("partition") for r in plan_runs("seq2seq", "smoke")}
+    assert "cluster" in methods and "label" not in methods
+    methods = {r.partition.get("partition") for r in plan_runs("text_classification", "smoke")}
+    assert {"uniform", "label", "quantity"} <= methods
+
+
+def test_profile_fills_unset_flags_and_flags_win():
+    args = build_parser().parse_args(["run", "--task", "sst2", "--profile", "smoke", "--algorithm", "fedprox",
+                                      "--rounds", "7"])
+    cfg = config_from_args(args)
+    smoke = profile_settings(get_spec("sst2"), "smoke", "fedprox")
+    assert cfg.rounds == 7  # given on the command line
+    assert (cfg.model, cfg.client_lr, cfg.mu, cfg.max_train) == (smoke["model"], smoke["client_lr"], smoke["mu"],
+                                                                 smoke["max_train"])
+    assert cfg.data_seed == 42
+    args = build_parser().parse_args(["centralized", "--task", "sst2", "--profile", "smoke"])
+    assert config_from_args(args).client_lr == profile_settings(get_spec("sst2"), "smoke", "centralized")["client_lr"]
+
+
+def test_profile_missing_is_one_line(capsys):
+    assert main(["run", "--task", "agnews_headline", "--profile", "full"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no full profile" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("block, key", [
+    ({"smoke": {"partitions": ["label alpha=0"]}}, "profiles.smoke.partitions"),
+    ({"smoke": {"partitions": ["dirichlet"]}}, "profiles.smoke.partitions"),
+    ({"smoke": {"seeds": [1, 1]}}, "profiles.smoke.seeds"),
+    ({"smoke": {"rounds": 0}}, "profiles.smoke.rounds"),
+    ({"smoke": {"fedavg": {"client_lr": "fast"}}}, "profiles.smoke.fedavg.client_lr"),
+    ({"smoke": {"fedavg": {"seeds": [1]}}}, "profiles.smoke.fedavg.seeds"),
+    ({"smoke": {"clients": 4, "fedopt": {"clients_per_round": 5}}}, "profiles.smoke.fedopt.clients_per_round"),
+    ({"medium": {}}, "profiles.medium"),
+])
+def test_bad_profile_names_the_key(tmp_path, block, key):
+    card = yaml.safe_load((ROOT / "tasks" / "demo.yaml").read_text())
+    card["profiles"] = block
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(card))
+    with pytest.raises(UserError, match=f"key '{key}"):
+        load_card(path)
+
+
+# ----------------------------------------------------------------------------------------------------- the plan
+def test_plan_counts_and_unique_keys():
+    runs = plan_runs("text_classification", "smoke", tasks=["sst2"])
+    seeds, parts = profile_plan(get_spec("sst2"), "smoke")
+    assert len(runs) == len(seeds) * (1 + 3 * len(parts))
+    assert len({r.key for r in runs}) == len(runs)
+    assert all(r.partition == {} for r in runs if r.algorithm == "centralized")
+    assert len({r.board_profile for r in runs}) == 1  # centralized and FL rows of a task share the profile label
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["reproduce", "tables"], "unknown table 'tables'"),
+    (["reproduce", "seq2seq", "--tasks", "sst2"], "not in the seq2seq table"),
+    (["reproduce", "classification", "--partitions", "label alpha=-1"], "unknown partition"),
+    (["reproduce", "classification", "--algorithms", "fedsgd"], "unknown algorithm 'fedsgd'"),
+])
+def test_reproduce_bad_input_is_one_line(capsys, argv, message):
+    assert main(argv + ["--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+# -------------------------------------------------------------------------------------- resuming gives one board
+def _tiny_card(tmp_path: Path) -> Path:
+    card = yaml.safe_load((ROOT / "tasks" / "demo.yaml").read_text())
+    card["name"] = "demo_repro"
+    card["profiles"] = {"smoke": {
+        "model": "tiny", "max_train": 160, "max_test": 80, "clients": 4, "clients_per_round": 2, "rounds": 2,
+        "batch_size": 32, "seeds": [1], "partitions": ["uniform", "label alpha=1"],
+        "centralized": {"client_optimizer": "adamw", "client_lr": 2.0e-3},
+        "fedavg": {"client_optimizer": "adamw", "client_lr": 2.0e-3},
+        "fedprox": {"client_optimizer": "adamw", "client_lr": 2.0e-3, "mu": 0.01},
+        "fedopt": {"client_optimizer": "adamw", "client_lr": 2.0e-3, "server_optimizer": "sgd", "server_lr": 1.0}}}
+    path = tmp_path / "demo_repro.yaml"
+    path.write_text(yaml.safe_dump(card))
+    return path
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_second_run_skips_finished_runs_and_rebuilds_the_same_board(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDNLP_CACHE", str(tmp_path / "cache"))
+    card = _tiny_card(tmp_path)
+    board, runs = tmp_path / "leaderboard", tmp_path / "runs"
+    first = reproduce("text_classification", "smoke", runs, board, tasks=[str(card)], progress=False)
+    assert (first.ran, first.skipped) == (7, 0)  # centralized + 3 algorithms x 2 partitions, one seed
+    summary = first.summary()
+    assert len(summary) == 7 and set(summary["algorithm"]) == {"centralized", "fedavg", "fedprox", "fedopt"}
+    results = _tree(runs)
+    board_files = _tree(board)
+    assert len(list((board / "submissions").glob("*.json"))) == 7
+    assert "| demo |" in (board / "README.md").read_text() or "demo" in (board / "results.csv").read_text()
+
+    second = reproduce("text_classification", "smoke", runs, board, tasks=[str(card)], progress=False)
+    assert (second.ran, second.skipped) == (0, 7)
+    assert _tree(runs) == results  # nothing re-run, nothing rewritten
+    assert _tree(board) == board_files  # same submissions, byte-identical board
+
+    # an interrupted reproduction: a lost result is the only run done again
+    lost = sorted(finished_runs(first.folder).values())[3]
+    lost.unlink()
+    third = reproduce("text_classification", "smoke", runs, None, tasks=[str(card)], progress=False)
+    assert (third.ran, third.skipped) == (1, 6)
+
+
+def test_changed_settings_are_not_taken_as_finished(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDNLP_CACHE", str(tmp_path / "cache"))
+    card = _tiny_card(tmp_path)
+    a = plan_runs("text_classification", "smoke", tasks=[str(card)])
+    raw = yaml.safe_load(card.read_text())
+    raw["profiles"]["smoke"]["fedavg"]["client_lr"] = 1.0e-3
+    card.write_text(yaml.safe_dump(raw))
+    b = plan_runs("text_classification", "smoke", tasks=[str(card)])
+    changed = {(r.algorithm, r.partition_label) for r in b} - {(r.algorithm, r.partition_label) for r in b
+                                                                if r.key in {x.key for x in a}}
+    assert changed == {("fedavg", "uniform"), ("fedavg", "label alpha=1")}
+
+
+# --------------------------------------------------------------------------------------------------- the scripts
+def _script_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # fednlp-bench of this interpreter
+    return env
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_each_table_has_a_script_that_plans_its_runs(table):
+    script = ROOT / "scripts" / f"reproduce_{table}.sh"
+    out = subprocess.run(["bash", str(script), "--profile", "smoke", "--dry-run"], capture_output=True, text=True,
+                         env=_script_env(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    expected = plan_runs(table, "smoke")
+    assert f"{len(expected)} runs" in out.stdout
+    for spec_name in {r.task for r in expected}:
+        assert spec_name in out.stdout
+
+
+def test_script_rejects_a_missing_data_dir():
+    env = {**_script_env(), "DATA_DIR": "/nonexistent/datasets"}
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "reproduce_seq2seq.sh"), "--dry-run"], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.returncode == 2 and "DATA_DIR" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------------- canonical partitions
+@needs_shared
+@pytest.mark.parametrize("table", TABLES)
+def test_smoke_partitions_are_canonical_recipes(tmp_path, monkeypatch, table):
+    """The committed partition/<task>_smoke_*.yaml recipes are what the smoke plan builds from ../shared/data."""
+    monkeypatch.setenv("FEDNLP_DATA_DIR", str(SHARED))
+    written = write_recipes(table, "smoke", tmp_path)
+    assert written
+    for path in written:
+        committed = ROOT / "partition" / path.name
+        assert committed.is_file(), f"missing canonical recipe {committed.name} (fednlp-bench reproduce {table} " \
+                                    "--write-recipes partition)"
+        assert load_recipe(path).expected_digest == load_recipe(committed).expected_digest
