@@ -179,10 +179,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     rep = reproduce(args.table, args.profile, args.runs, None if args.no_board else args.root, args.tasks,
                     args.seeds, args.algorithms, args.partitions, args.submitter, args.progress)
     table = rep.summary()
+    table.to_csv(rep.folder / "summary.csv", index=False)
     with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
         print(table.to_string(index=False))
-    print(f"{rep.ran} runs done, {rep.skipped} already finished (skipped); results in {rep.folder}; "
-          f"{time.perf_counter() - start:.0f} s" + ("" if args.no_board else f"; board rebuilt in {args.root}/"))
+    print(f"{rep.ran} runs done, {rep.skipped} already finished (skipped); results and summary.csv in {rep.folder}; "
+          f"{time.perf_counter() - start:.0f} s" + ("" if args.no_board else f"; board rebuilt in {args.root}/")
+          + (f" ({rep.superseded} earlier submissions of changed settings replaced)" if rep.superseded else ""))
     failed = table[~table["learned"]]
     for _, row in failed.iterrows():
         print(f"fednlp-bench: warning: {row['task']} {row['algorithm']} ({row['partition']}) ends at "
@@ -275,6 +277,7 @@ def cmd_tasks() -> int:
     import pandas as pd
 
     from .tasks import TASKS
+    from .tasks.profiles import has_profile
 
     def local_files(s) -> str:
         files = " + ".join(x for x in (s.local_train, s.local_test) if x)
@@ -286,7 +289,9 @@ def cmd_tasks() -> int:
              "max length": s.max_length, "columns": " / ".join([",".join(s.text_columns), s.label_column]),
              "hub": s.hub_name + (f" ({s.hub_config})" if s.hub_config else "") if s.hub_name
              else ("embedded" if s.embedded else "-"),
-             "local files": local_files(s), "description": s.description} for s in TASKS.values()]
+             "local files": local_files(s),
+             "profiles": ",".join(p for p in PROFILES if has_profile(s, p)) or "-",
+             "description": s.description} for s in TASKS.values()]
     with pd.option_context("display.max_colwidth", 80, "display.width", 250):
         print(pd.DataFrame(rows).to_string(index=False))
     return 0

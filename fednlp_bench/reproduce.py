@@ -170,6 +170,7 @@ class Reproduction:
     recipes: Path | None = None  # canonical partition recipes (default: partition/ beside the board folder)
     ran: int = 0
     skipped: int = 0
+    superseded: int = 0
     results: dict[str, Path] = field(default_factory=dict)
     untrained: dict[str, float] = field(default_factory=dict)
 
@@ -217,6 +218,7 @@ class Reproduction:
 
         if self.board is None:
             return 0
+        self.superseded = self.remove_superseded()
 
         new = 0
         for run in self.runs:
@@ -231,6 +233,33 @@ class Reproduction:
             new += 1
         build(self.board)
         return new
+
+    def remove_superseded(self) -> int:
+        """Delete the board's earlier reproduction submissions of a planned run made with other settings (a card
+        changed since): same task, algorithm, partition, seed and profile label, another settings hash. Submissions
+        not made by a reproduction are never touched."""
+        from .leaderboard.submit import SUBMISSIONS
+
+        def ident(task: str, algorithm: str, partition: dict, seed: int, label: str) -> tuple:
+            return (task, algorithm, partition.get("partition"), partition.get("alpha"), partition.get("beta"), seed,
+                    label)
+
+        planned = {ident(r.task, r.algorithm, r.partition, r.seed, r.board_profile): r.key for r in self.runs}
+        removed = 0
+        for path in sorted((self.board / SUBMISSIONS).glob("*.json")):
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                cfg = doc["result"]["config"]
+                key = cfg["extra"]["reproduce"]["key"]
+                part = {} if cfg["algorithm"] == "centralized" else {
+                    "partition": cfg["partition"], **{k: cfg[k] for k in ("alpha", "beta") if cfg.get(k) is not None}}
+                me = ident(cfg["task"], cfg["algorithm"], part, cfg["seed"], doc["submission"]["profile"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if me in planned and planned[me] != key:
+                path.unlink()
+                removed += 1
+        return removed
 
     def summary(self) -> pd.DataFrame:
         """Per task, partition and algorithm: seed mean and std of the final primary metric, and the untrained one."""

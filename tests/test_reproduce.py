@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -152,7 +154,8 @@ def test_second_run_skips_finished_runs_and_rebuilds_the_same_board(tmp_path, mo
     results = _tree(runs)
     board_files = _tree(board)
     assert len(list((board / "submissions").glob("*.json"))) == 7
-    assert "| demo |" in (board / "README.md").read_text() or "demo" in (board / "results.csv").read_text()
+    table = pd.read_csv(board / "results.csv")
+    assert len(table) == 7 and set(table["task"]) == {"demo"}  # one row per algorithm x partition, + centralized
 
     second = reproduce("text_classification", "smoke", runs, board, tasks=[str(card)], progress=False)
     assert (second.ran, second.skipped) == (0, 7)
@@ -164,6 +167,17 @@ def test_second_run_skips_finished_runs_and_rebuilds_the_same_board(tmp_path, mo
     lost.unlink()
     third = reproduce("text_classification", "smoke", runs, None, tasks=[str(card)], progress=False)
     assert (third.ran, third.skipped) == (1, 6)
+
+    # a card changed since: only the runs it touches are done again, and their old submissions leave the board
+    raw = yaml.safe_load(card.read_text())
+    raw["profiles"]["smoke"]["fedavg"]["client_lr"] = 1.0e-3
+    card.write_text(yaml.safe_dump(raw))
+    fourth = reproduce("text_classification", "smoke", runs, board, tasks=[str(card)], progress=False)
+    assert (fourth.ran, fourth.skipped, fourth.superseded) == (2, 5, 2)
+    stored = [json.loads(p.read_text()) for p in (board / "submissions").glob("*.json")]
+    assert len(stored) == 7
+    assert sorted(d["result"]["config"]["client_lr"] for d in stored
+                  if d["result"]["config"]["algorithm"] == "fedavg") == [1.0e-3, 1.0e-3]
 
 
 def test_changed_settings_are_not_taken_as_finished(tmp_path, monkeypatch):
@@ -218,3 +232,22 @@ def test_smoke_partitions_are_canonical_recipes(tmp_path, monkeypatch, table):
         assert committed.is_file(), f"missing canonical recipe {committed.name} (fednlp-bench reproduce {table} " \
                                     "--write-recipes partition)"
         assert load_recipe(path).expected_digest == load_recipe(committed).expected_digest
+
+
+def test_script_run_twice_skips_and_keeps_the_board(tmp_path):
+    card = _tiny_card(tmp_path)
+    board, runs = tmp_path / "board", tmp_path / "runs"
+    env = {**_script_env(), "FEDNLP_CACHE": str(tmp_path / "cache")}
+    cmd = ["bash", str(ROOT / "scripts" / "reproduce_text_classification.sh"), "--profile", "smoke", "--tasks",
+           str(card), "--partitions", "uniform", "--algorithms", "centralized", "fedavg", "--runs", str(runs),
+           "--root", str(board), "--no-progress"]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "2 runs done, 0 already finished" in first.stdout
+    assert "reproduce text_classification:" in first.stdout  # the script's wall time line
+    board_files = _tree(board)
+    assert len(list((board / "submissions").glob("*.json"))) == 2
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "0 runs done, 2 already finished" in second.stdout
+    assert _tree(board) == board_files
