@@ -235,28 +235,31 @@ class Reproduction:
         return new
 
     def remove_superseded(self) -> int:
-        """Delete the board's earlier reproduction submissions of a planned run made with other settings (a card
-        changed since): same task, algorithm, partition, seed and profile label, another settings hash. Submissions
-        not made by a reproduction are never touched."""
-        from .leaderboard.submit import SUBMISSIONS
+        """Delete the board's earlier reproduction submissions of a planned run that are not its current result:
+        made with other settings (a card changed since) or an earlier copy of a run done again (its result was
+        lost). Same task, algorithm, partition, seed and profile label; submissions not made by a reproduction are
+        never touched. Keeps one submission per run and seed."""
+        from .leaderboard.submit import SUBMISSIONS, content_hash, read_submission
 
         def ident(task: str, algorithm: str, partition: dict, seed: int, label: str) -> tuple:
             return (task, algorithm, partition.get("partition"), partition.get("alpha"), partition.get("beta"), seed,
                     label)
 
-        planned = {ident(r.task, r.algorithm, r.partition, r.seed, r.board_profile): r.key for r in self.runs}
+        current = {ident(r.task, r.algorithm, r.partition, r.seed, r.board_profile):
+                   content_hash(read_submission(self.results[r.key])[1]) for r in self.runs}
         removed = 0
         for path in sorted((self.board / SUBMISSIONS).glob("*.json")):
             try:
                 doc = json.loads(path.read_text(encoding="utf-8"))
                 cfg = doc["result"]["config"]
-                key = cfg["extra"]["reproduce"]["key"]
+                cfg["extra"]["reproduce"]["key"]  # only reproduction submissions
                 part = {} if cfg["algorithm"] == "centralized" else {
                     "partition": cfg["partition"], **{k: cfg[k] for k in ("alpha", "beta") if cfg.get(k) is not None}}
                 me = ident(cfg["task"], cfg["algorithm"], part, cfg["seed"], doc["submission"]["profile"])
+                stored = content_hash(doc["result"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue
-            if me in planned and planned[me] != key:
+            if me in current and current[me] != stored:
                 path.unlink()
                 removed += 1
         return removed

@@ -165,15 +165,16 @@ def test_second_run_skips_finished_runs_and_rebuilds_the_same_board(tmp_path, mo
     # an interrupted reproduction: a lost result is the only run done again
     lost = sorted(finished_runs(first.folder).values())[3]
     lost.unlink()
-    third = reproduce("text_classification", "smoke", runs, None, tasks=[str(card)], progress=False)
-    assert (third.ran, third.skipped) == (1, 6)
+    third = reproduce("text_classification", "smoke", runs, board, tasks=[str(card)], progress=False)
+    assert (third.ran, third.skipped, third.superseded) == (1, 6, 1)  # the old copy of the redone run leaves
+    assert len(list((board / "submissions").glob("*.json"))) == 7
 
     # a card changed since: only the runs it touches are done again, and their old submissions leave the board
     raw = yaml.safe_load(card.read_text())
     raw["profiles"]["smoke"]["fedavg"]["client_lr"] = 1.0e-3
     card.write_text(yaml.safe_dump(raw))
     fourth = reproduce("text_classification", "smoke", runs, board, tasks=[str(card)], progress=False)
-    assert (fourth.ran, fourth.skipped, fourth.superseded) == (2, 5, 2)
+    assert (fourth.ran, fourth.skipped, fourth.superseded) == (2, 5, 2)  # the fedavg runs, uniform and alpha 1
     stored = [json.loads(p.read_text()) for p in (board / "submissions").glob("*.json")]
     assert len(stored) == 7
     assert sorted(d["result"]["config"]["client_lr"] for d in stored
