@@ -6,6 +6,7 @@ import sys
 import time
 import warnings
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
@@ -167,8 +168,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.dry_run:
         family = table_family(args.table)
         runs = plan_runs(family, args.profile, args.tasks, args.seeds, args.algorithms, args.partitions)
-        from pathlib import Path
-
         done = finished_runs(Path(args.runs) / args.profile / family)
         rows = [{"task": r.task, "algorithm": r.algorithm, "partition": r.partition_label, "seed": r.seed,
                  "finished": r.key in done} for r in runs]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -150,6 +149,13 @@ def _task_key(cfg: RunConfig) -> tuple:
     return tuple(str(getattr(cfg, k)) for k in TASK_KEYS)
 
 
+def load_task(cfg: RunConfig):
+    """The tokenized task of a run's settings (validated; the algorithm does not matter for loading)."""
+    from .runner import prepare
+
+    return prepare(RunConfig(**{**vars(cfg), "algorithm": "centralized"}))[1]
+
+
 def untrained_metric(cfg: RunConfig, task) -> float:
     """The primary metric of the freshly initialised model (the seed's starting point of every run)."""
     from .fl.simulation import evaluate, pick_device
@@ -179,7 +185,7 @@ class Reproduction:
 
     def execute(self) -> None:
         """Run every planned run not already finished (reusing one loaded task per data setting)."""
-        from .runner import prepare, run_central, run_fl
+        from .runner import run_central, run_fl
 
         self.folder.mkdir(parents=True, exist_ok=True)
         done = finished_runs(self.folder)
@@ -198,7 +204,7 @@ class Reproduction:
             tk = _task_key(cfg)
             if tk not in tasks:
                 tasks.clear()  # one loaded task at a time: memory stays flat across a table
-                tasks[tk] = prepare(RunConfig(**{**vars(cfg), "algorithm": "centralized"}))[1]
+                tasks[tk] = load_task(cfg)
             task = tasks[tk]
             if ut_key not in self.untrained:
                 self.untrained[ut_key] = untrained_metric(cfg.resolved(), task)

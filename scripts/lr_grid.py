@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from fednlp_bench.cli import quiet_model_loading
     from fednlp_bench.config import RunConfig
-    from fednlp_bench.reproduce import untrained_metric
-    from fednlp_bench.runner import prepare, run_fl
+    from fednlp_bench.reproduce import load_task, untrained_metric
+    from fednlp_bench.runner import run_fl
     from fednlp_bench.tasks.profiles import parse_partition, profile_settings
     from fednlp_bench.tasks.registry import get_spec
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = RunConfig(**{**settings, "task": name, "seed": args.seed, "output": str(out.parent / "runs"),
                                "progress": False})
             if task is None:
-                task = prepare(RunConfig(**{**vars(cfg), "algorithm": "centralized"}))[1]
+                task = load_task(cfg)
                 untrained = untrained_metric(cfg.resolved(), task)
             start = time.perf_counter()
             rec = run_fl(cfg, task)
