@@ -83,6 +83,11 @@ class PlannedRun:
         self.key = hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
+    def untrained_key(self) -> str:
+        """The untrained model's score depends on the task, the model and the seed (its initial weights) only."""
+        return f"{self.task}|{self.settings.get('model')}|seed{self.seed}"
+
+    @property
     def partition_label(self) -> str:
         p = self.partition
         if not p:
@@ -196,7 +201,7 @@ class Reproduction:
         for run in bar:
             bar.set_postfix_str(f"{run.task} {run.algorithm} {run.partition_label} seed {run.seed}")
             cfg = run.config(self.folder, progress=False)
-            ut_key = f"{run.task}|{run.settings.get('model')}|seed{run.seed}"
+            ut_key = run.untrained_key
             if run.key in done and ut_key in self.untrained:
                 self.results[run.key] = done[run.key]
                 self.skipped += 1
@@ -278,7 +283,7 @@ class Reproduction:
             metric = rec["task"]["primary_metric"]
             rows.append({"task": run.task, "partition": run.partition_label, "algorithm": run.algorithm,
                          "seed": run.seed, "metric": metric, "final": rec["final"][metric],
-                         "untrained": self.untrained[f"{run.task}|{run.settings.get('model')}|seed{run.seed}"],
+                         "untrained": self.untrained[run.untrained_key],
                          "wall_s": rec.get("wall_time_s", math.nan)})
         df = pd.DataFrame(rows)
         out = (df.groupby(["task", "partition", "algorithm", "metric"], sort=False)
@@ -309,16 +314,15 @@ def write_recipes(table: str, profile: str, folder: str | Path, tasks: Iterable[
     """Write a canonical recipe (partition/*.yaml, with its expected digest) for every partition of the plan."""
     import yaml
 
-    from .partition.recipe import PartitionRecipe, build_partition, load_recipe_data
+    from .partition.recipe import build_partition, load_recipe_data
+    from .runner import partition_recipe
 
     family = table_family(table)
     out = []
     seen = set()
     for run in plan_runs(family, profile, tasks, algorithms=["fedavg"]):
-        s, p = run.settings, run.partition
-        recipe = PartitionRecipe(task=run.task, method=p["partition"], clients=s.get("clients", 10), alpha=p.get("alpha"),
-                                 beta=p.get("beta"), seed=s.get("data_seed", run.seed), max_train=s.get("max_train"),
-                                 max_test=s.get("max_test"))
+        p = run.partition
+        recipe = partition_recipe(run.config(Path(folder), progress=False), run.task)
         ident = json.dumps(recipe.to_dict(), sort_keys=True)
         if ident in seen:
             continue

@@ -48,6 +48,12 @@ def data_seed(cfg: RunConfig) -> int:
     return cfg.seed if cfg.data_seed is None else cfg.data_seed
 
 
+def partition_recipe(cfg: RunConfig, task_name: str) -> PartitionRecipe:
+    """The partition recipe of a run's settings (data subset included): what a canonical recipe must say."""
+    return PartitionRecipe(task=task_name, method=cfg.partition, clients=cfg.clients, alpha=cfg.alpha, beta=cfg.beta,
+                           seed=data_seed(cfg), max_train=cfg.max_train, max_test=cfg.max_test)
+
+
 def make_partition_for(cfg: RunConfig, task: Task) -> Partition:
     """The run's partition, built exactly as a partition recipe with the same settings would build it.
 
@@ -55,9 +61,7 @@ def make_partition_for(cfg: RunConfig, task: Task) -> Partition:
     run on the settings of a canonical recipe in partition/ has that recipe's digest. `natural` keeps at
     most --clients of the data's own ids (the largest); `cluster` is feature skew (TF-IDF clusters).
     """
-    recipe = PartitionRecipe(task=task.name, method=cfg.partition, clients=cfg.clients, alpha=cfg.alpha,
-                             beta=cfg.beta, seed=data_seed(cfg))
-    part, _ = build_partition(recipe, task.data)
+    part, _ = build_partition(partition_recipe(cfg, task.name), task.data)
     if cfg.clients_per_round > part.num_clients:
         raise UserError(f"the {cfg.partition} partition has {part.num_clients} clients, fewer than "
                         f"--clients-per-round {cfg.clients_per_round}", f"pass --clients-per-round {part.num_clients} or less")

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from ..config import CLIENT_OPTIMIZERS, SERVER_OPTIMIZERS
 from ..errors import UserError
 from .profiles import parse_profiles
 from .spec import FAMILIES, FAMILY_METRIC, TaskSpec
@@ -35,8 +36,6 @@ from .spec import FAMILIES, FAMILY_METRIC, TaskSpec
 CARD_SUFFIXES = (".yaml", ".yml")
 LAYOUTS = ("files", "domains")
 EMBEDDED = ("demo",)
-CLIENT_OPTIMIZERS = ("sgd", "adamw")  # the same choices as config.CLIENT_OPTIMIZERS / SERVER_OPTIMIZERS
-SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 TOP_KEYS = {"name", "family", "description", "data", "text_columns", "label_column", "default_model", "metric",

@@ -22,13 +22,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..config import CLIENT_OPTIMIZERS, SERVER_OPTIMIZERS
+from ..config import PROFILES as PROFILE_NAMES
 from ..errors import UserError
 from .spec import TaskSpec
 
-PROFILE_NAMES = ("smoke", "full")
 RUN_ALGORITHMS = ("centralized", "fedavg", "fedprox", "fedopt")
-CLIENT_OPTIMIZERS = ("sgd", "adamw")
-SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 
 # Settings a profile (or one of its algorithm blocks) may give, by type; all are RunConfig fields.
 INT_SETTINGS = ("rounds", "clients", "clients_per_round", "local_epochs", "batch_size", "max_length", "max_train",
