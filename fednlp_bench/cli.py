@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import ALGORITHMS, CLIENT_OPTIMIZERS, PARTITIONS, PROFILES, SERVER_OPTIMIZERS, TAG_SCHEMES, WEIGHTINGS, RunConfig, load_yaml_config
+from .config import (ALGORITHMS, BACKENDS, CLIENT_OPTIMIZERS, PARTITIONS, PRECISIONS, PROFILES, SERVER_OPTIMIZERS,
+                     TAG_SCHEMES, WEIGHTINGS, RunConfig, load_yaml_config)
 from .errors import DataWarning, UserError
 
 S = argparse.SUPPRESS
@@ -89,6 +90,23 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
                         "tuned so every algorithm learns) or full (FedNLP's settings, for GPUs)")
 
 
+def add_execution_args(p: argparse.ArgumentParser, federated: bool) -> None:
+    g = p.add_argument_group("execution (scale, speed, fault tolerance)")
+    if federated:
+        g.add_argument("--backend", choices=BACKENDS, default=S,
+                       help="inprocess (default) or distributed: under `torchrun --nproc-per-node N -m fednlp_bench.cli "
+                            "run ...`, each rank trains a share of every round's clients (gloo on CPU, NCCL on GPU)")
+        g.add_argument("--checkpoint-every", type=int, default=S,
+                       help="checkpoint the global model, server optimizer, RNG states and curve every k rounds "
+                            "(default 0: only when stopped by SIGTERM)")
+        g.add_argument("--checkpoint-dir", default=S, help="checkpoint folder (default <output>/checkpoints/<run>)")
+        g.add_argument("--resume", action="store_true", default=S,
+                       help="continue from this run's latest checkpoint (starts from round 1 when there is none)")
+    g.add_argument("--precision", choices=PRECISIONS, default=S,
+                   help="fp32 (default) or bf16: autocast of the training forward pass, for GPUs")
+    g.add_argument("--compile", action="store_true", default=S, help="torch.compile the model for training")
+
+
 def add_output_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--output", default=S, help="result folder (default runs/)")
@@ -105,11 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="one federated run (FedAvg, FedProx, FedOpt)",
                        description="Run one federated training job and write its result JSON and learning curve.")
-    add_data_args(p), add_training_args(p, federated=True), add_output_args(p)
+    add_data_args(p), add_training_args(p, federated=True), add_execution_args(p, True), add_output_args(p)
 
     p = sub.add_parser("centralized", help="the centralized baseline (same model, data and passes)",
                        description="Train on the union of all clients' data; the baseline every FL result is compared with.")
-    add_data_args(p), add_training_args(p, federated=False), add_output_args(p)
+    add_data_args(p), add_training_args(p, federated=False), add_execution_args(p, False), add_output_args(p)
 
     p = sub.add_parser("compare", help="centralized vs FedAvg IID vs FedAvg label skew, as a table",
                        description="Run the centralized baseline and FedAvg on an IID and a label-skewed partition "
@@ -297,9 +315,18 @@ def cmd_tasks() -> int:
 
 
 def cmd_run(cfg: RunConfig) -> int:
+    from .fl.checkpoint import Interrupted
     from .runner import run_fl
 
-    rec = run_fl(cfg)
+    try:
+        rec = run_fl(cfg)
+    except Interrupted as stop:
+        where = f"checkpoint {stop.path}" if stop.path else "the checkpoint of rank 0"
+        print(f"fednlp-bench: stopped by SIGTERM after round {stop.round}; {where} holds it; "
+              "rerun the same command with --resume to continue", file=sys.stderr)
+        return 143
+    if rec is None:  # a rank other than 0 of the distributed backend: rank 0 reports
+        return 0
     print(f"{rec['task']['primary_metric']}={rec['final'][rec['task']['primary_metric']]:.4f}  result: {rec['path']}")
     return 0
 

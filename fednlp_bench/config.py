@@ -17,6 +17,11 @@ PROFILES = ("smoke", "full")
 CLIENT_OPTIMIZERS = ("sgd", "adamw")
 SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 WEIGHTINGS = ("examples", "batches", "uniform")
+BACKENDS = ("inprocess", "distributed")  # distributed: launched by torchrun, one process per GPU or CPU share
+PRECISIONS = ("fp32", "bf16")
+# Settings that change where or how a run executes but not what it computes (left out of its checkpoint key).
+EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "checkpoint_every", "checkpoint_dir",
+                      "resume", "extra")
 TAG_SCHEMES = ("auto", "BIO", "IOB1", "IOBES")
 # Settings read by one task family only: loading options, then the adapter's options.
 LOAD_OPTIONS = {"sequence_tagging": ("tag_scheme",)}
@@ -74,6 +79,12 @@ class RunConfig:
     cache_dir: str | None = None
     device: str = "auto"
     progress: bool = True
+    backend: str = "inprocess"  # inprocess | distributed (under torchrun)
+    precision: str = "fp32"  # fp32 | bf16 (autocast of the training forward pass; meant for GPUs)
+    compile: bool = False  # torch.compile the model for local training
+    checkpoint_every: int = 0  # write a checkpoint every k rounds (0: only when stopped by SIGTERM)
+    checkpoint_dir: str | None = None  # default: <output>/checkpoints/<run key>
+    resume: bool = False  # continue from the latest checkpoint of this run, if there is one
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +124,8 @@ class RunConfig:
             "partition": (self.partition, PARTITIONS),
             "server-optimizer": (self.server_optimizer, SERVER_OPTIMIZERS),
             "weighting": (self.weighting, WEIGHTINGS),
+            "backend": (self.backend, BACKENDS),
+            "precision": (self.precision, PRECISIONS),
         }
         if self.profile is not None:
             choice["profile"] = (self.profile, PROFILES)
@@ -153,6 +166,9 @@ class RunConfig:
                 raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")
         if self.tag_scheme is not None and self.tag_scheme not in TAG_SCHEMES:
             raise UserError(f"unknown tag scheme '{self.tag_scheme}'", f"pass --tag-scheme {' | '.join(TAG_SCHEMES)}")
+        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
+            raise UserError(f"--checkpoint-every must be 0 or a positive integer (got {self.checkpoint_every})",
+                            "pass --checkpoint-every 1 or more, or 0 to checkpoint only on SIGTERM")
         if self.max_length is not None and self.max_length < 8:
             raise UserError(f"--max-length must be at least 8 (got {self.max_length})", "pass --max-length 64 or more")
         check_output_dir(self.output)

@@ -1,17 +1,21 @@
 """From a RunConfig to a written result: load data, build the task, partition, train, record."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import LOAD_OPTIONS, RunConfig
+from .config import EXECUTION_SETTINGS, LOAD_OPTIONS, RunConfig
 from .errors import UserError
 from .fl.centralized import fl_equivalent_passes, run_centralized
 from .fl.client import ClientConfig
-from .fl.simulation import FLConfig, RunOutput, pick_device, run_federated
+from .fl.checkpoint import stop_on_sigterm
+from .fl.distributed import RankInfo, init_distributed, shutdown
+from .fl.simulation import Checkpointing, FLConfig, RunOutput, pick_device, run_federated
 from .fl.strategies import ServerConfig
 from .partition import client_label_histograms, mean_pairwise_jsd, size_stats
 from .partition.model import Partition
@@ -40,7 +44,7 @@ def build_task(cfg: RunConfig) -> Task:
 
 def client_config(cfg: RunConfig) -> ClientConfig:
     return ClientConfig(optimizer=cfg.client_optimizer, lr=cfg.client_lr, local_epochs=cfg.local_epochs,
-                        batch_size=cfg.batch_size, mu=cfg.mu)
+                        batch_size=cfg.batch_size, mu=cfg.mu, precision=cfg.precision)
 
 
 def data_seed(cfg: RunConfig) -> int:
@@ -99,21 +103,62 @@ def prepare(cfg: RunConfig) -> tuple[RunConfig, Task]:
     return rc, task
 
 
-def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
-    """One federated run; returns the record (also written under cfg.output)."""
+def checkpoint_key(rc: RunConfig) -> str:
+    """Hash of the settings that decide what a run computes (not where or how it executes)."""
+    settings = {k: v for k, v in rc.to_dict().items() if k not in EXECUTION_SETTINGS}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def checkpoint_folder(rc: RunConfig, task_name: str) -> Path:
+    """--checkpoint-dir, else <output>/checkpoints/<task>-<algorithm>-<partition>-seed<seed>-<key>."""
+    if rc.checkpoint_dir:
+        return Path(rc.checkpoint_dir)
+    name = f"{task_name}-{rc.algorithm}-{rc.partition}-seed{rc.seed}-{checkpoint_key(rc)[:10]}"
+    return Path(rc.output) / "checkpoints" / name
+
+
+def fl_config(rc: RunConfig) -> FLConfig:
+    return FLConfig(algorithm=rc.algorithm, rounds=rc.rounds, clients_per_round=rc.clients_per_round,
+                    client=client_config(rc),
+                    server=ServerConfig(optimizer=rc.server_optimizer, lr=rc.server_lr, momentum=rc.server_momentum),
+                    weighting=rc.weighting, eval_every=rc.eval_every, seed=rc.seed, progress=rc.progress,
+                    compile=rc.compile)
+
+
+def ranks_for(rc: RunConfig) -> RankInfo:
+    """This process's rank: joins torchrun's process group for --backend distributed, else rank 0 of 1."""
+    if rc.backend == "distributed":
+        return init_distributed(rc.device)
+    return RankInfo(device=pick_device(rc.device))
+
+
+def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
+    """One federated run; returns the record (also written under cfg.output). Ranks other than 0 return None.
+
+    Stopped by SIGTERM, the run checkpoints after the current round and raises fl.checkpoint.Interrupted;
+    with `resume` it continues from the latest checkpoint of the same settings.
+    """
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
     part = make_partition_for(rc, task)
     rc.clients = part.num_clients  # natural: the number of ids kept
     parts = {"train": part.train, "test": part.test}
-    fl = FLConfig(algorithm=rc.algorithm, rounds=rc.rounds, clients_per_round=rc.clients_per_round,
-                  client=client_config(rc),
-                  server=ServerConfig(optimizer=rc.server_optimizer, lr=rc.server_lr, momentum=rc.server_momentum),
-                  weighting=rc.weighting, eval_every=rc.eval_every, seed=rc.seed, progress=rc.progress)
-    out = run_federated(task, parts["train"], fl, pick_device(rc.device))
+    ranks = ranks_for(rc)
+    folder = checkpoint_folder(rc, task.name)
+    checkpointing = Checkpointing(folder=folder, key=checkpoint_key(rc), every=rc.checkpoint_every, resume=rc.resume)
+    try:
+        with stop_on_sigterm() as stop:
+            out = run_federated(task, parts["train"], fl_config(rc), ranks.device, ranks, checkpointing, stop)
+    finally:
+        shutdown(ranks)
+    if not ranks.is_main:
+        return None
     record = {"kind": "federated", "config": rc.to_dict(), "seed": rc.seed, "task": task_record(rc, task),
               "partition": partition_record(rc, task, part), **output_record(out),
               "clients": per_client_metrics(task, out.predictions, parts["test"]),
-              "upload_bytes_per_client_per_round": out.upload_bytes}
+              "upload_bytes_per_client_per_round": out.upload_bytes,
+              "execution": {"backend": rc.backend, "world_size": ranks.world, "device": str(ranks.device),
+                            "precision": rc.precision, "compile": rc.compile, "resumed_from_round": out.resumed_from,
+                            "checkpoint": str(folder / "checkpoint.pt") if rc.checkpoint_every else None}}
     record["path"] = str(write_result(record, rc.output))
     return record
 
@@ -127,7 +172,8 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     cfg.algorithm = "centralized"
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
     passes = centralized_passes(rc)
-    out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress)
+    out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
+                          compile=rc.compile)
     record = {"kind": "centralized", "config": {**rc.to_dict(), "epochs": passes}, "seed": rc.seed,
               "task": task_record(rc, task), **output_record(out), "upload_bytes_per_client_per_round": 0}
     record["path"] = str(write_result(record, rc.output))

@@ -20,12 +20,14 @@ def fl_equivalent_passes(rounds: int, local_epochs: int, clients_per_round: int,
 
 
 def run_centralized(
-    task: Task, passes: float, client: ClientConfig, device: torch.device, seed: int = 42, progress: bool = True
+    task: Task, passes: float, client: ClientConfig, device: torch.device, seed: int = 42, progress: bool = True,
+    compile: bool = False,
 ) -> RunOutput:
     """Train for `passes` passes (fractional allowed) over all training data; evaluate after each pass."""
     start = time.perf_counter()
     model = task.new_model(seed).to(device)
     flat = FlatParams(model)
+    train_model = torch.compile(model, dynamic=True) if compile else model
     out = RunOutput(num_parameters=flat.numel, upload_bytes=0)
     n = task.num_examples("train")
     ids = np.arange(n)
@@ -38,7 +40,7 @@ def run_centralized(
     done = 0
     for epoch in bar:
         batches = batch_order(ids, client.batch_size, 1, rng)[: total_steps - done]
-        loss = train_steps(task, model, flat, batches, client, device)
+        loss = train_steps(task, train_model, flat, batches, client, device)
         done += len(batches)
         preds, metrics = evaluate(task, model, device)
         out.curve.append({"round": epoch, "passes": done / steps_per_pass, "metrics": metrics, "train_loss": loss,

@@ -1,6 +1,7 @@
 """Client update: E local epochs of SGD/AdamW on the client's ids, plain or proximal objective."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ class ClientConfig:
     mu: float = 0.0  # FedProx proximal weight; 0 = plain FedAvg objective
     weight_decay: float = 0.0
     max_grad_norm: float | None = None
+    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward pass; meant for GPUs)
 
 
 @dataclass
@@ -37,6 +39,13 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: ClientConfig) -> torch
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     raise ValueError(f"unknown client optimizer {cfg.optimizer!r}")
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast of the forward pass when asked for; fp32 runs the plain path untouched."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def batch_order(ids: np.ndarray, batch_size: int, epochs: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -72,7 +81,8 @@ def train_steps(
     for idx in batches:
         batch = {k: v.to(device) for k, v in task.batch("train", idx).items()}
         opt.zero_grad(set_to_none=True)
-        loss = task.loss(model, batch)
+        with autocast(device, cfg.precision):
+            loss = task.loss(model, batch)
         loss.backward()
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(flat.params, cfg.max_grad_norm)

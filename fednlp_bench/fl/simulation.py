@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..tasks.base import Task
+from .checkpoint import Checkpoint, Interrupted, StopFlag, load_checkpoint, restore_rng, rng_states, save_checkpoint
 from .client import ClientConfig, client_update
+from .distributed import RankInfo
 from .params import FlatParams
 from .sampling import sample_clients
 from .strategies import FedAvg, FedOpt, ServerConfig
@@ -26,6 +29,7 @@ class FLConfig:
     eval_every: int = 1
     seed: int = 42
     progress: bool = True
+    compile: bool = False  # torch.compile the model for local training
 
 
 @dataclass
@@ -39,6 +43,7 @@ class RunOutput:
     wall_time_s: float = 0.0
     num_parameters: int = 0
     upload_bytes: int = 0
+    resumed_from: int | None = None  # the checkpoint round this process started after
 
 
 def client_seed(seed: int, round_idx: int, client: int) -> int:
@@ -64,34 +69,95 @@ def evaluate(task: Task, model: torch.nn.Module, device: torch.device):
     return preds, task.metrics(preds, "test")
 
 
-def run_federated(task: Task, train_parts: list[np.ndarray], cfg: FLConfig, device: torch.device) -> RunOutput:
-    """Run `cfg.rounds` rounds of FL over the clients' training ids; one working model for all clients."""
+@dataclass
+class Checkpointing:
+    """Where and how often the round loop checkpoints; `resume` loads the latest checkpoint first."""
+
+    folder: Path
+    key: str
+    every: int = 0  # 0: only on SIGTERM; k: after every k-th round and the last
+    resume: bool = False
+
+
+def run_federated(
+    task: Task,
+    train_parts: list[np.ndarray],
+    cfg: FLConfig,
+    device: torch.device,
+    ranks: RankInfo | None = None,
+    checkpointing: Checkpointing | None = None,
+    stop: StopFlag | None = None,
+) -> RunOutput:
+    """Run `cfg.rounds` rounds of FL over the clients' training ids; one working model for all clients.
+
+    With `ranks` from the distributed backend, this process trains its share of each round's clients and
+    the sums are all_reduced; every rank applies the same server step. Rank 0 evaluates and checkpoints.
+    """
+    ranks = ranks or RankInfo(device=device)
     start = time.perf_counter()
     model = task.new_model(cfg.seed).to(device)
     flat = FlatParams(model)
     global_w = flat.get()
     strategy = make_strategy(cfg.algorithm, global_w, cfg.server)
     out = RunOutput(num_parameters=flat.numel, upload_bytes=flat.nbytes)
-    bar = tqdm(range(1, cfg.rounds + 1), desc=f"{task.name} {cfg.algorithm}", unit="round", disable=not cfg.progress)
+    train_model = torch.compile(model, dynamic=True) if cfg.compile else model
+    first, offset = 1, 0.0
+    if checkpointing and checkpointing.resume:
+        ckpt = load_checkpoint(checkpointing.folder, checkpointing.key)
+        if ckpt is not None:
+            global_w = ckpt.global_weights.to(device=device, dtype=global_w.dtype)
+            strategy.load_state_dict(ckpt.server_state)
+            restore_rng(ckpt.rng)
+            out.curve, first, offset = list(ckpt.curve), ckpt.round + 1, ckpt.wall_time_s
+            out.resumed_from = ckpt.round
+            if ckpt.curve:
+                out.final = ckpt.curve[-1]["metrics"]
+
+    def write_checkpoint(r: int) -> Path | None:
+        if not (checkpointing and ranks.is_main):
+            return None
+        return save_checkpoint(checkpointing.folder, Checkpoint(
+            round=r, rounds=cfg.rounds, key=checkpointing.key, global_weights=global_w,
+            server_state=strategy.state_dict(), curve=out.curve, rng=rng_states(),
+            wall_time_s=offset + time.perf_counter() - start))
+
+    bar = tqdm(range(first, cfg.rounds + 1), desc=f"{task.name} {cfg.algorithm}", unit="round",
+               disable=not (cfg.progress and ranks.is_main), initial=first - 1, total=cfg.rounds)
     for r in bar:
         chosen = sample_clients(len(train_parts), cfg.clients_per_round, cfg.seed, r)
-        acc = torch.zeros_like(global_w)
-        total_w, losses = 0.0, []
-        for c in chosen:
-            res = client_update(task, model, flat, global_w, train_parts[c], cfg.client, device,
+        # float64 sums: the aggregate does not depend on how clients are split over ranks or ordered
+        acc = torch.zeros_like(global_w, dtype=torch.float64)
+        # weight sum, loss sum, clients trained, stop requests: summed over ranks with the deltas
+        stats = torch.zeros(4, dtype=torch.float64, device=device)
+        for c in ranks.my_clients(chosen):
+            res = client_update(task, train_model, flat, global_w, train_parts[c], cfg.client, device,
                                 client_seed(cfg.seed, r, int(c)))
             w = aggregation_weight(cfg.weighting, res.num_examples, res.num_batches)
             acc.add_(res.delta, alpha=w)
-            total_w += w
-            losses.append(res.train_loss)
-        global_w = strategy.step(global_w, acc / total_w)
-        if r % cfg.eval_every == 0 or r == cfg.rounds:
+            stats[0] += w
+            stats[1] += res.train_loss
+            stats[2] += 1
+        stats[3] = float(bool(stop and stop.requested))
+        ranks.reduce_sum(acc, stats)
+        total_w, loss_sum, trained, stopping = (float(x) for x in stats.cpu())
+        global_w = strategy.step(global_w, (acc / total_w).to(global_w.dtype))
+        if ranks.is_main and (r % cfg.eval_every == 0 or r == cfg.rounds):
             flat.set_(global_w)
             preds, metrics = evaluate(task, model, device)
-            out.curve.append({"round": r, "metrics": metrics, "train_loss": float(np.mean(losses)),
-                              "clients": [int(c) for c in chosen], "wall_time_s": time.perf_counter() - start})
+            out.curve.append({"round": r, "metrics": metrics, "train_loss": loss_sum / trained,
+                              "clients": [int(c) for c in chosen],
+                              "wall_time_s": offset + time.perf_counter() - start})
             out.predictions, out.final = preds, metrics
             bar.set_postfix({task.primary_metric: f"{metrics[task.primary_metric]:.3f}"})
+        if checkpointing and checkpointing.every and (r % checkpointing.every == 0 or r == cfg.rounds):
+            write_checkpoint(r)
+        if stopping and r < cfg.rounds:
+            path = write_checkpoint(r)
+            ranks.barrier()
+            raise Interrupted(r, path)
+    if ranks.is_main and out.predictions is None:  # resumed from the last round's checkpoint
+        flat.set_(global_w)
+        out.predictions, out.final = evaluate(task, model, device)
     out.weights = global_w
-    out.wall_time_s = time.perf_counter() - start
+    out.wall_time_s = offset + time.perf_counter() - start
     return out

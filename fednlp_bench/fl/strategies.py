@@ -27,6 +27,9 @@ class FedAvg:
     def state_dict(self) -> dict:
         return {}
 
+    def load_state_dict(self, state: dict) -> None:
+        """FedAvg keeps no server state."""
+
 
 class Yogi(torch.optim.Optimizer):
     """Yogi (Zaheer et al. 2018), the FedYogi server optimizer; torch has no built-in one."""
@@ -81,6 +84,10 @@ class FedOpt:
 
     def state_dict(self) -> dict:
         return self.opt.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore the server optimizer's moments (from a checkpoint)."""
+        self.opt.load_state_dict(state)
 
 
 SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
