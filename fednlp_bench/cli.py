@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="centralized vs FedAvg IID vs FedAvg label skew, as a table",
                        description="Run the centralized baseline and FedAvg on an IID and a label-skewed partition "
                                    "with the same budget, then print their metrics side by side.")
-    add_data_args(p), add_training_args(p, federated=True), add_output_args(p)
+    add_data_args(p), add_training_args(p, federated=True), add_execution_args(p, False), add_output_args(p)
     p.add_argument("--skew-alpha", type=float, default=0.1, help="alpha of the label-skewed run (default 0.1)")
 
     sub.add_parser("tasks", help="list the built-in tasks (task cards)",

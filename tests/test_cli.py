@@ -206,12 +206,15 @@ def test_help_mentions_every_config_flag(command, capsys):
     expected = {"--algorithm", "--partition", "--alpha", "--beta", "--clients", "--clients-per-round", "--rounds",
                 "--local-epochs", "--client-lr", "--server-lr", "--server-optimizer", "--mu", "--seed", "--model",
                 "--output", "--config"}
-    # every RunConfig field has its flag (`extra` is YAML-only; --epochs is centralized-only, --algorithm FL-only)
+    # every RunConfig field has its flag (`extra` is YAML-only; --epochs is centralized-only, --algorithm FL-only;
+    # the backend and checkpoint flags belong to one federated run)
     expected |= {_flag(f.name) for f in fields(RunConfig) if f.name != "extra"}
     if command == "centralized":
         expected -= {"--algorithm"}
     else:
         expected -= {"--epochs"}
+    if command != "run":
+        expected -= {"--backend", "--checkpoint-every", "--checkpoint-dir", "--resume"}
     missing = sorted(f for f in expected if not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])", text))
     assert missing == []
 
