@@ -61,8 +61,9 @@ def run_ours() -> tuple[float, float]:
     task, _, _, parts = job()
     cfg = FLConfig(algorithm="fedavg", rounds=SETTINGS["rounds"], clients_per_round=SETTINGS["per_round"],
                    client=client_config(), server=ServerConfig(), seed=SETTINGS["seed"], progress=False)
+    initial = _CACHE["flat"].get()
     out = run_federated(task, parts, cfg, CPU)
-    return time.perf_counter() - start, out.final["accuracy"]
+    return time.perf_counter() - start, out.final["accuracy"], float((out.weights - initial).norm())
 
 
 def run_flower() -> tuple[float, float]:
@@ -73,6 +74,7 @@ def run_flower() -> tuple[float, float]:
     from flwr.simulation import run_simulation
 
     accuracy: list[float] = []
+    moved: list[float] = []
 
     class Client(NumPyClient):
         def __init__(self, cid: int) -> None:
@@ -93,10 +95,14 @@ def run_flower() -> tuple[float, float]:
 
     def evaluate_fn(server_round: int, parameters, config):
         task, model, flat, _ = job()
-        flat.set_(torch.from_numpy(np.concatenate([p.ravel() for p in parameters])))
+        weights = torch.from_numpy(np.concatenate([p.ravel() for p in parameters]))
+        if server_round == 0:
+            _CACHE["initial"] = weights.clone()
+        flat.set_(weights)
         _, metrics = evaluate(task, model, CPU)
         if server_round > 0:
             accuracy.append(metrics["accuracy"])
+            moved.append(float((weights - _CACHE["initial"]).norm()))
         return 0.0, {"accuracy": metrics["accuracy"]}
 
     def server_fn(context: Context):
@@ -113,7 +119,8 @@ def run_flower() -> tuple[float, float]:
     run_simulation(server_app=ServerApp(server_fn=server_fn), client_app=ClientApp(client_fn=client_fn),
                    num_supernodes=SETTINGS["clients"],
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}})
-    return time.perf_counter() - start, (accuracy[-1] if accuracy else float("nan"))
+    nan = float("nan")
+    return time.perf_counter() - start, (accuracy[-1] if accuracy else nan), (moved[-1] if moved else nan)
 
 
 def main() -> None:
@@ -130,12 +137,12 @@ def main() -> None:
     for _ in range(args.repeats):  # alternate the two, so machine-load drift hits both
         ours.append(run_ours())
         flower.append(run_flower())
-    o, f = statistics.median(t for t, _ in ours), statistics.median(t for t, _ in flower)
+    o, f = statistics.median(r[0] for r in ours), statistics.median(r[0] for r in flower)
     df = pd.DataFrame([
         {"system": "fednlp-bench in-process", "end-to-end s (median)": o, "final accuracy": ours[-1][1],
-         "time vs fednlp-bench": 1.0},
+         "norm(w_final - w_0)": ours[-1][2], "time vs fednlp-bench": 1.0},
         {"system": f"Flower {flwr.__version__} simulation (Ray)", "end-to-end s (median)": f,
-         "final accuracy": flower[-1][1], "time vs fednlp-bench": f / o},
+         "final accuracy": flower[-1][1], "norm(w_final - w_0)": flower[-1][2], "time vs fednlp-bench": f / o},
     ])
     table = markdown_table(df)
     s = SETTINGS
@@ -150,4 +157,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as the imported module `flower_compare`, never as __main__: Ray pickles __main__'s functions by
+    # value together with their globals, and a pickled copy of the working model loses the sharing between
+    # its parameters and the flat vector (the clients then returned their input unchanged). By reference,
+    # each actor imports this module and builds its own task and model.
+    here = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, str(Path(here).parent), os.environ.get("PYTHONPATH")]))
+    import flower_compare
+
+    flower_compare.main()

@@ -50,7 +50,7 @@ def mean_pairwise_jsd(hist: np.ndarray) -> float:
         raise ValueError("every client needs at least one example to compute label divergence")
     p = hist / totals
     h = _entropy_bits(p)
-    block = max(1, int(4_000_000 // max(1, num_clients * num_labels)))
+    block = max(1, int(500_000 // max(1, num_clients * num_labels)))  # temporaries of ~4 MB each
     total = 0.0
     for i0 in range(0, num_clients - 1, block):
         i1 = min(i0 + block, num_clients - 1)
@@ -96,7 +96,7 @@ def jsd_matrix(hist: np.ndarray) -> np.ndarray:
     num_clients, num_labels = p.shape
     h = _entropy_bits(p)
     out = np.zeros((num_clients, num_clients), dtype=np.float64)
-    block = max(1, int(4_000_000 // max(1, num_clients * num_labels)))
+    block = max(1, int(500_000 // max(1, num_clients * num_labels)))  # temporaries of ~4 MB each
     for i0 in range(0, num_clients, block):
         i1 = min(i0 + block, num_clients)
         m = (p[i0:i1, None, :] + p[None, :, :]) / 2.0
