@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -23,8 +22,14 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 
 def machine() -> str:
-    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-            f"torch {torch.__version__}, Python {platform.python_version()}")
+    """The hardware and software a number was measured on, in one line."""
+    try:
+        import torch
+
+        torch_part = f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+    except ImportError:
+        torch_part = ""
+    return f"{platform.processor() or platform.machine()}, {torch_part}Python {platform.python_version()}"
 
 
 def write_section(title: str, body: str, path: Path = RESULTS) -> None:

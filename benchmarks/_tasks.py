@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from fednlp_bench.cli import quiet_model_loading  # noqa: E402
 from fednlp_bench.config import RunConfig  # noqa: E402
 from fednlp_bench.runner import prepare  # noqa: E402
 
@@ -23,6 +24,7 @@ def bench_config(model: str = "tiny", **settings) -> tuple[RunConfig, str]:
 
 
 def bench_task(model: str = "tiny", **settings):
+    quiet_model_loading()
     cfg, source = bench_config(model, **settings)
     _, task = prepare(cfg)
     return task, source

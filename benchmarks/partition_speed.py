@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _report import markdown_table, write_section
 from fednlp_bench.partition import dirichlet_label_partition, partition_digest
 
 
@@ -62,19 +63,11 @@ def main() -> None:
     df["ratio vs fednlp-bench"] = df["seconds"] / ours
     header = (f"label skew, {args.examples:,} labels x {args.clients:,} clients, alpha {args.alpha}, best of "
               f"{args.repeats}; digest {partition_digest(parts)[:12]}")
-    table = df.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else df.to_string(index=False)
+    table = markdown_table(df)
     print(header)
     print(table)
-    with open(args.results, "a") as fh:
-        fh.write(f"\n## Partition speed ({time.strftime('%Y-%m-%d')})\n\n{header}\n\n{table}\n")
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    write_section("Partition speed", f"{header}\n\nCommand: `bash benchmarks/partition_speed.sh`\n\n{table}",
+                  Path(args.results))
 
 
 if __name__ == "__main__":
