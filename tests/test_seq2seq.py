@@ -11,6 +11,7 @@ import torch
 
 from fednlp_bench.data.seq2seq import Seq2SeqData, load_seq2seq_local, seq2seq_from_hub
 from fednlp_bench.errors import UserError
+from fednlp_bench.fl.params import FlatParams
 from fednlp_bench.tasks.seq2seq import Seq2SeqTask
 from fednlp_bench.tasks.seq2seq_metrics import rouge, rouge_per_example
 
@@ -228,6 +229,18 @@ def test_pretrained_folder_path_and_t5_prefix(toy_task, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ integration
+def heldout_nll(task, weights: torch.Tensor) -> float:
+    """Mean teacher-forced loss on the test split of the model holding `weights`."""
+    model = task.new_model(0)
+    flat = FlatParams(model)
+    flat.set_(weights)
+    model.eval()
+    ids = np.arange(task.num_examples("test"))
+    with torch.no_grad():
+        losses = [float(task.loss(model, task.batch("test", ids[i : i + 32]))) for i in range(0, len(ids), 32)]
+    return float(np.mean(losses))
+
+
 @pytest.mark.skipif(not AGNEWS.exists(), reason=f"AG News test split not found at {AGNEWS} (see shared/data)")
 def test_agnews_headline_generation_fedavg_and_centralized_beat_untrained(tmp_path):
     from fednlp_bench.fl.centralized import run_centralized
@@ -243,6 +256,7 @@ def test_agnews_headline_generation_fedavg_and_centralized_beat_untrained(tmp_pa
     task = Seq2SeqTask(data, model="tiny", max_length=64, cache_dir=tmp_path, dropout=0.0, max_new_tokens=10,
                        max_target_length=20)
     untrained = task.metrics(task.predict(task.new_model(0), "test", CPU), "test")["rougeL"]
+    untrained_nll = heldout_nll(task, FlatParams(task.new_model(0)).get())
 
     client = ClientConfig(optimizer="adamw", lr=3e-3, local_epochs=2, batch_size=16)
     parts = make_partition("uniform", task.skew_labels("train"), 4, 0, None, None)
@@ -253,8 +267,14 @@ def test_agnews_headline_generation_fedavg_and_centralized_beat_untrained(tmp_pa
                               progress=False)
     elapsed = time.perf_counter() - start
     fed_l, cen_l = fed.final["rougeL"], central.final["rougeL"]
-    print(f"untrained rougeL {untrained:.4f}, fedavg {fed_l:.4f}, centralized {cen_l:.4f}, {elapsed:.1f}s")
+    fed_nll, cen_nll = heldout_nll(task, fed.weights), heldout_nll(task, central.weights)
+    print(f"untrained rougeL {untrained:.4f} NLL {untrained_nll:.3f}, fedavg {fed_l:.4f} NLL {fed_nll:.3f}, "
+          f"centralized {cen_l:.4f} NLL {cen_nll:.3f}, {elapsed:.1f}s")
     assert len(fed.curve) == 3 and fed.curve[-1]["train_loss"] < fed.curve[0]["train_loss"]
     assert central.curve[-1]["train_loss"] < central.curve[0]["train_loss"]
-    assert fed_l > untrained and cen_l > untrained
+    # The tiny random-init model's greedy headlines are still degenerate ("us us us ..."), so ROUGE-L is a
+    # few thousandths whose sign over the untrained model's 0 flips with float noise (test order, threads).
+    # Held-out teacher-forced NLL is what these 3 rounds measurably improve.
+    assert fed_nll < untrained_nll - 0.5 and cen_nll < untrained_nll - 0.5
+    assert fed_l >= untrained and cen_l >= untrained
     assert isinstance(fed.predictions, list) and len(fed.predictions) == 80

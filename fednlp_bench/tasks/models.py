@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -46,23 +47,47 @@ def resolve_model(name: str) -> ModelSource:
     return ModelSource(name, name)
 
 
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+TOKENIZER_VERSION = "v2"  # v1 used tokenizers' WordPieceTrainer, whose vocabulary changed from process to process
+
+
+def wordpiece_vocab(texts: list[str], vocab_size: int, normalizer, pre_tokenizer) -> dict[str, int]:
+    """A WordPiece vocabulary that depends on the texts only: specials, every character (alone and as a
+    ##continuation, so no word of the corpus is [UNK]), then the most frequent words (ties by the word).
+
+    tokenizers' WordPieceTrainer breaks ties between equally frequent merges in hash-map order, which Rust
+    randomises per process: the same texts gave a different vocabulary, hence different token ids and
+    metrics, in every fresh process (seen on the demo, SST-2 and AG News). Counting here is plain Python.
+    """
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for word in counts for c in word})
+    vocab = list(SPECIAL_TOKENS) + chars + [f"##{c}" for c in chars]
+    seen = set(vocab)
+    for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(vocab) >= vocab_size:
+            break
+        if word not in seen:
+            vocab.append(word)
+            seen.add(word)
+    return {token: i for i, token in enumerate(vocab)}
+
+
 def train_wordpiece_tokenizer(texts: list[str], vocab_size: int = 4000, cache_dir: Path | None = None):
-    """Train an uncased WordPiece tokenizer on `texts` (deterministic) and wrap it for transformers."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """An uncased WordPiece tokenizer built from `texts` (the same texts give the same tokenizer in any process)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    key = hashlib.sha256(("\n".join(texts) + f"|{vocab_size}").encode()).hexdigest()[:16]
+    key = hashlib.sha256(("\n".join(texts) + f"|{vocab_size}|{TOKENIZER_VERSION}").encode()).hexdigest()[:16]
     cached = cache_dir / f"wordpiece-{key}.json" if cache_dir else None
     if cached is not None and cached.exists():
         tok = Tokenizer.from_file(str(cached))
     else:
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], show_progress=False
-        )
-        tok.train_from_iterator(texts, trainer=trainer)
+        normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+        vocab = wordpiece_vocab(texts, vocab_size, normalizer, pre_tokenizer)
+        tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+        tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
         tok.decoder = decoders.WordPiece()
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
