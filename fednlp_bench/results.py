@@ -105,9 +105,10 @@ def plot_curve(record: dict[str, Any], path: Path) -> None:
     ax.plot(xs, [p["metrics"][metric] for p in curve], marker="o", ms=3, label=f"test {metric}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(metric)
-    ax2 = ax.twinx()
-    ax2.plot(xs, [p["train_loss"] for p in curve], color="tab:gray", ls="--", lw=1, label="train loss")
-    ax2.set_ylabel("train loss")
+    if all("train_loss" in p for p in curve):  # runs on other runtimes (FedML) report no client losses
+        ax2 = ax.twinx()
+        ax2.plot(xs, [p["train_loss"] for p in curve], color="tab:gray", ls="--", lw=1, label="train loss")
+        ax2.set_ylabel("train loss")
     ax.set_title(f"{record['config']['task']} · {record['config']['algorithm']} · {record.get('partition', {}).get('name', 'all data')}",
                  fontsize=9)
     ax.grid(alpha=0.3)

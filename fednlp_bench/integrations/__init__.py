@@ -1,0 +1,1 @@
+"""Bridges to other FL runtimes. Each submodule is imported only when asked for; the core imports none."""
