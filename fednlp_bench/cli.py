@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import (ALGORITHMS, BACKENDS, CLIENT_OPTIMIZERS, PARTITIONS, PRECISIONS, PROFILES, SERVER_OPTIMIZERS,
-                     TAG_SCHEMES, WEIGHTINGS, RunConfig, load_yaml_config)
+from .config import (ALGORITHMS, BACKENDS, CLIENT_OPTIMIZERS, PARTITIONS, PRECISIONS, PROFILES, SELECTIONS,
+                     SERVER_OPTIMIZERS, TAG_SCHEMES, WEIGHTINGS, RunConfig, load_yaml_config)
 from .errors import DataWarning, UserError
 
 S = argparse.SUPPRESS
@@ -77,6 +77,13 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
     g.add_argument("--server-lr", type=float, default=S, help="FedOpt server learning rate (default 1.0)")
     g.add_argument("--server-momentum", type=float, default=S, help="FedOpt server SGD momentum (default 0.9)")
     g.add_argument("--weighting", choices=WEIGHTINGS, default=S, help="aggregation weight per client (default examples)")
+    if federated:
+        g.add_argument("--selection", choices=SELECTIONS, default=S,
+                       help="client selection: uniform (default), activity (inclusion probability proportional to "
+                            "the client's examples) or power_of_choice (of d activity-sampled candidates, the K "
+                            "with the largest loss under the global model)")
+        g.add_argument("--selection-candidates", type=int, default=S,
+                       help="power_of_choice: candidates d per round (default 2 x --clients-per-round)")
     g.add_argument("--eval-every", type=int, default=S, help="evaluate the global model every k rounds (default 1)")
     if not federated:
         g.add_argument("--epochs", type=float, default=S,

@@ -19,6 +19,7 @@ SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 WEIGHTINGS = ("examples", "batches", "uniform")
 BACKENDS = ("inprocess", "distributed")  # distributed: launched by torchrun, one process per GPU or CPU share
 PRECISIONS = ("fp32", "bf16")
+SELECTIONS = ("uniform", "activity", "power_of_choice")  # client selection (fl/selection.py)
 # Settings that change where or how a run executes but not what it computes (left out of its checkpoint key).
 EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "checkpoint_every", "checkpoint_dir",
                       "resume", "extra")
@@ -51,6 +52,8 @@ class RunConfig:
     server_lr: float = 1.0
     server_momentum: float | None = None  # default 0.9 for fedopt with sgd
     weighting: str = "examples"
+    selection: str = "uniform"  # uniform | activity (p ~ examples) | power_of_choice (largest local loss of d)
+    selection_candidates: int | None = None  # power_of_choice: candidates d (default 2 * clients_per_round)
     epochs: float | None = None  # centralized only; default: the same passes over the data as the FL run
     eval_every: int = 1
     seed: int = 42
@@ -125,6 +128,7 @@ class RunConfig:
             "server-optimizer": (self.server_optimizer, SERVER_OPTIMIZERS),
             "weighting": (self.weighting, WEIGHTINGS),
             "backend": (self.backend, BACKENDS),
+            "selection": (self.selection, SELECTIONS),
             "precision": (self.precision, PRECISIONS),
         }
         if self.profile is not None:
@@ -166,6 +170,11 @@ class RunConfig:
                 raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")
         if self.tag_scheme is not None and self.tag_scheme not in TAG_SCHEMES:
             raise UserError(f"unknown tag scheme '{self.tag_scheme}'", f"pass --tag-scheme {' | '.join(TAG_SCHEMES)}")
+        if self.selection_candidates is not None and (not isinstance(self.selection_candidates, int)
+                                                      or self.selection_candidates < self.clients_per_round):
+            raise UserError(f"--selection-candidates must be at least --clients-per-round "
+                            f"{self.clients_per_round} (got {self.selection_candidates})",
+                            "pass a larger --selection-candidates, or leave it out (default 2x clients per round)")
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
             raise UserError(f"--checkpoint-every must be 0 or a positive integer (got {self.checkpoint_every})",
                             "pass --checkpoint-every 1 or more, or 0 to checkpoint only on SIGTERM")

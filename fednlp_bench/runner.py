@@ -122,7 +122,7 @@ def fl_config(rc: RunConfig) -> FLConfig:
                     client=client_config(rc),
                     server=ServerConfig(optimizer=rc.server_optimizer, lr=rc.server_lr, momentum=rc.server_momentum),
                     weighting=rc.weighting, eval_every=rc.eval_every, seed=rc.seed, progress=rc.progress,
-                    compile=rc.compile)
+                    compile=rc.compile, selection=rc.selection, selection_candidates=rc.selection_candidates)
 
 
 def ranks_for(rc: RunConfig) -> RankInfo:
@@ -173,7 +173,7 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
     passes = centralized_passes(rc)
     out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
-                          compile=rc.compile)
+                          compile=rc.compile, selection=rc.selection, selection_candidates=rc.selection_candidates)
     record = {"kind": "centralized", "config": {**rc.to_dict(), "epochs": passes}, "seed": rc.seed,
               "task": task_record(rc, task), **output_record(out), "upload_bytes_per_client_per_round": 0}
     record["path"] = str(write_result(record, rc.output))

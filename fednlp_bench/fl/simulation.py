@@ -14,7 +14,7 @@ from .checkpoint import Checkpoint, Interrupted, StopFlag, load_checkpoint, rest
 from .client import ClientConfig, client_update
 from .distributed import RankInfo
 from .params import FlatParams
-from .sampling import sample_clients
+from .selection import select_clients
 from .strategies import FedAvg, FedOpt, ServerConfig
 
 
@@ -30,6 +30,8 @@ class FLConfig:
     seed: int = 42
     progress: bool = True
     compile: bool = False  # torch.compile the model for local training
+    selection: str = "uniform"  # uniform | activity | power_of_choice (fl/selection.py)
+    selection_candidates: int | None = None  # power_of_choice: d candidates (default 2 * clients_per_round)
 
 
 @dataclass
@@ -79,6 +81,23 @@ class Checkpointing:
     resume: bool = False
 
 
+@torch.no_grad()
+def client_losses(task: Task, model: torch.nn.Module, parts: list[np.ndarray], pool: np.ndarray,
+                  device: torch.device, max_examples: int = 64, batch_size: int = 32) -> np.ndarray:
+    """Mean loss of the model as it is (the global model) on up to `max_examples` of each pooled client's data."""
+    model.eval()
+    out = []
+    for c in pool:
+        ids = parts[c][:max_examples]
+        total = 0.0
+        for i in range(0, len(ids), batch_size):
+            idx = ids[i : i + batch_size]
+            batch = {k: v.to(device) for k, v in task.batch("train", idx).items()}
+            total += float(task.loss(model, batch)) * len(idx)
+        out.append(total / max(1, len(ids)))
+    return np.asarray(out)
+
+
 def run_federated(
     task: Task,
     train_parts: list[np.ndarray],
@@ -123,8 +142,15 @@ def run_federated(
 
     bar = tqdm(range(first, cfg.rounds + 1), desc=f"{task.name} {cfg.algorithm}", unit="round",
                disable=not (cfg.progress and ranks.is_main), initial=first - 1, total=cfg.rounds)
+    activity = np.array([len(p) for p in train_parts])
+
+    def candidate_losses(pool: np.ndarray) -> np.ndarray:
+        flat.set_(global_w)
+        return client_losses(task, model, train_parts, pool, device, batch_size=cfg.client.batch_size)
+
     for r in bar:
-        chosen = sample_clients(len(train_parts), cfg.clients_per_round, cfg.seed, r)
+        chosen = select_clients(cfg.selection, activity, cfg.clients_per_round, cfg.seed, r,
+                                cfg.selection_candidates, candidate_losses)
         # float64 sums: the aggregate does not depend on how clients are split over ranks or ordered
         acc = torch.zeros_like(global_w, dtype=torch.float64)
         # weight sum, loss sum, clients trained, stop requests: summed over ranks with the deltas
