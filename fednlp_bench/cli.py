@@ -84,6 +84,12 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
                             "with the largest loss under the global model)")
         g.add_argument("--selection-candidates", type=int, default=S,
                        help="power_of_choice: candidates d per round (default 2 x --clients-per-round)")
+        dp = p.add_argument_group("differential privacy (client level, DP-FedAvg)")
+        dp.add_argument("--dp-clip", type=float, default=S,
+                       help="clip each client's delta to this L2 norm and aggregate with a fixed denominator")
+        dp.add_argument("--dp-noise-multiplier", type=float, default=S,
+                       help="Gaussian noise std on the sum of clipped deltas, in units of --dp-clip (default 0)")
+        dp.add_argument("--dp-delta", type=float, default=S, help="delta of the reported (epsilon, delta) (default 1e-5)")
     g.add_argument("--eval-every", type=int, default=S, help="evaluate the global model every k rounds (default 1)")
     if not federated:
         g.add_argument("--epochs", type=float, default=S,

@@ -54,6 +54,9 @@ class RunConfig:
     weighting: str = "examples"
     selection: str = "uniform"  # uniform | activity (p ~ examples) | power_of_choice (largest local loss of d)
     selection_candidates: int | None = None  # power_of_choice: candidates d (default 2 * clients_per_round)
+    dp_clip: float | None = None  # client-level DP-FedAvg: clip each client's delta to this L2 norm (None: off)
+    dp_noise_multiplier: float = 0.0  # noise std on the sum of clipped deltas = multiplier * clip
+    dp_delta: float = 1e-5  # the delta of the reported (epsilon, delta)
     epochs: float | None = None  # centralized only; default: the same passes over the data as the FL run
     eval_every: int = 1
     seed: int = 42
@@ -175,6 +178,17 @@ class RunConfig:
             raise UserError(f"--selection-candidates must be at least --clients-per-round "
                             f"{self.clients_per_round} (got {self.selection_candidates})",
                             "pass a larger --selection-candidates, or leave it out (default 2x clients per round)")
+        if self.dp_clip is not None:
+            if not self.dp_clip > 0:
+                raise UserError(f"--dp-clip must be > 0 (got {self.dp_clip})", "pass a positive clip norm such as 1.0")
+            if not self.dp_noise_multiplier >= 0:
+                raise UserError(f"--dp-noise-multiplier must be >= 0 (got {self.dp_noise_multiplier})",
+                                "pass 0 (clipping only) or a positive multiplier such as 1.0")
+            if not 0 < self.dp_delta < 1:
+                raise UserError(f"--dp-delta must lie in (0, 1) (got {self.dp_delta})", "pass e.g. 1e-5")
+            if self.selection != "uniform":
+                raise UserError(f"DP accounting assumes uniform client sampling (got --selection {self.selection})",
+                                "use --selection uniform with --dp-clip")
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
             raise UserError(f"--checkpoint-every must be 0 or a positive integer (got {self.checkpoint_every})",
                             "pass --checkpoint-every 1 or more, or 0 to checkpoint only on SIGTERM")

@@ -15,6 +15,7 @@ from .fl.centralized import fl_equivalent_passes, run_centralized
 from .fl.client import ClientConfig
 from .fl.checkpoint import stop_on_sigterm
 from .fl.distributed import RankInfo, init_distributed, shutdown
+from .fl.privacy import ClientDP, client_level_epsilon
 from .fl.simulation import Checkpointing, FLConfig, RunOutput, pick_device, run_federated
 from .fl.strategies import ServerConfig
 from .partition import client_label_histograms, mean_pairwise_jsd, size_stats
@@ -122,7 +123,19 @@ def fl_config(rc: RunConfig) -> FLConfig:
                     client=client_config(rc),
                     server=ServerConfig(optimizer=rc.server_optimizer, lr=rc.server_lr, momentum=rc.server_momentum),
                     weighting=rc.weighting, eval_every=rc.eval_every, seed=rc.seed, progress=rc.progress,
-                    compile=rc.compile, selection=rc.selection, selection_candidates=rc.selection_candidates)
+                    compile=rc.compile, selection=rc.selection, selection_candidates=rc.selection_candidates,
+                    dp=ClientDP(rc.dp_clip, rc.dp_noise_multiplier, rc.dp_delta) if rc.dp_clip is not None else None)
+
+
+def privacy_record(rc: RunConfig) -> dict[str, Any] | None:
+    """Client-level (epsilon, delta) of a DP-FedAvg run by opacus's RDP accountant; None without DP."""
+    if rc.dp_clip is None:
+        return None
+    q = rc.clients_per_round / rc.clients
+    eps = client_level_epsilon(rc.dp_noise_multiplier, q, rc.rounds, rc.dp_delta)
+    return {"level": "client", "mechanism": "DP-FedAvg (clip, Gaussian noise on the sum, fixed denominator)",
+            "clip": rc.dp_clip, "noise_multiplier": rc.dp_noise_multiplier, "sample_rate": q, "rounds": rc.rounds,
+            "delta": rc.dp_delta, "epsilon": eps, "accountant": "opacus.accountants.RDPAccountant"}
 
 
 def ranks_for(rc: RunConfig) -> RankInfo:
@@ -156,6 +169,7 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
               "partition": partition_record(rc, task, part), **output_record(out),
               "clients": per_client_metrics(task, out.predictions, parts["test"]),
               "upload_bytes_per_client_per_round": out.upload_bytes,
+              "privacy": privacy_record(rc),
               "execution": {"backend": rc.backend, "world_size": ranks.world, "device": str(ranks.device),
                             "precision": rc.precision, "compile": rc.compile, "resumed_from_round": out.resumed_from,
                             "checkpoint": str(folder / "checkpoint.pt") if rc.checkpoint_every else None}}
@@ -173,7 +187,19 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
     passes = centralized_passes(rc)
     out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
-                          compile=rc.compile, selection=rc.selection, selection_candidates=rc.selection_candidates)
+                          compile=rc.compile, selection=rc.selection, selection_candidates=rc.selection_candidates,
+                    dp=ClientDP(rc.dp_clip, rc.dp_noise_multiplier, rc.dp_delta) if rc.dp_clip is not None else None)
+
+
+def privacy_record(rc: RunConfig) -> dict[str, Any] | None:
+    """Client-level (epsilon, delta) of a DP-FedAvg run by opacus's RDP accountant; None without DP."""
+    if rc.dp_clip is None:
+        return None
+    q = rc.clients_per_round / rc.clients
+    eps = client_level_epsilon(rc.dp_noise_multiplier, q, rc.rounds, rc.dp_delta)
+    return {"level": "client", "mechanism": "DP-FedAvg (clip, Gaussian noise on the sum, fixed denominator)",
+            "clip": rc.dp_clip, "noise_multiplier": rc.dp_noise_multiplier, "sample_rate": q, "rounds": rc.rounds,
+            "delta": rc.dp_delta, "epsilon": eps, "accountant": "opacus.accountants.RDPAccountant"}
     record = {"kind": "centralized", "config": {**rc.to_dict(), "epochs": passes}, "seed": rc.seed,
               "task": task_record(rc, task), **output_record(out), "upload_bytes_per_client_per_round": 0}
     record["path"] = str(write_result(record, rc.output))

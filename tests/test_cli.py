@@ -210,7 +210,8 @@ def test_help_mentions_every_config_flag(command, capsys):
     # the backend and checkpoint flags belong to one federated run)
     expected |= {_flag(f.name) for f in fields(RunConfig) if f.name != "extra"}
     if command == "centralized":
-        expected -= {"--algorithm", "--selection", "--selection-candidates"}
+        expected -= {"--algorithm", "--selection", "--selection-candidates", "--dp-clip", "--dp-noise-multiplier",
+                     "--dp-delta"}
     else:
         expected -= {"--epochs"}
     if command != "run":

@@ -14,6 +14,7 @@ from .checkpoint import Checkpoint, Interrupted, StopFlag, load_checkpoint, rest
 from .client import ClientConfig, client_update
 from .distributed import RankInfo
 from .params import FlatParams
+from .privacy import ClientDP, clip_delta, server_noise
 from .selection import select_clients
 from .strategies import FedAvg, FedOpt, ServerConfig
 
@@ -32,6 +33,7 @@ class FLConfig:
     compile: bool = False  # torch.compile the model for local training
     selection: str = "uniform"  # uniform | activity | power_of_choice (fl/selection.py)
     selection_candidates: int | None = None  # power_of_choice: d candidates (default 2 * clients_per_round)
+    dp: ClientDP | None = None  # client-level DP-FedAvg: clip deltas, noise the sum, fixed denominator K
 
 
 @dataclass
@@ -158,14 +160,20 @@ def run_federated(
         for c in ranks.my_clients(chosen):
             res = client_update(task, train_model, flat, global_w, train_parts[c], cfg.client, device,
                                 client_seed(cfg.seed, r, int(c)))
-            w = aggregation_weight(cfg.weighting, res.num_examples, res.num_batches)
-            acc.add_(res.delta, alpha=w)
+            if cfg.dp is not None:  # every client counts 1 and moves the sum by at most the clip norm
+                delta, w = clip_delta(res.delta, cfg.dp.clip)[0], 1.0
+            else:
+                delta, w = res.delta, aggregation_weight(cfg.weighting, res.num_examples, res.num_batches)
+            acc.add_(delta, alpha=w)
             stats[0] += w
             stats[1] += res.train_loss
             stats[2] += 1
         stats[3] = float(bool(stop and stop.requested))
         ranks.reduce_sum(acc, stats)
         total_w, loss_sum, trained, stopping = (float(x) for x in stats.cpu())
+        if cfg.dp is not None:
+            acc.add_(server_noise(acc.numel(), cfg.dp, cfg.seed, r, device))
+            total_w = float(len(chosen))
         global_w = strategy.step(global_w, (acc / total_w).to(global_w.dtype))
         if ranks.is_main and (r % cfg.eval_every == 0 or r == cfg.rounds):
             flat.set_(global_w)
