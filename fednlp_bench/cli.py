@@ -94,6 +94,10 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
     if not federated:
         g.add_argument("--epochs", type=float, default=S,
                        help="passes over the training data (default: the FL run's rounds*local-epochs*clients-per-round/clients)")
+    g.add_argument("--mia", action="store_true", default=S,
+                   help="after training, attack the final model with a loss-threshold membership-inference attack "
+                        "(members: training examples that were trained on; non-members: the test split); "
+                        "the result carries its AUC")
     g.add_argument("--seed", type=int, default=S, help="seed for partition, sampling, init and shuffling (default 42)")
     g.add_argument("--data-seed", type=int, default=S,
                    help="seed of the data side only: held-out split, subsets, partition (default --seed); "

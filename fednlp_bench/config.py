@@ -57,6 +57,7 @@ class RunConfig:
     dp_clip: float | None = None  # client-level DP-FedAvg: clip each client's delta to this L2 norm (None: off)
     dp_noise_multiplier: float = 0.0  # noise std on the sum of clipped deltas = multiplier * clip
     dp_delta: float = 1e-5  # the delta of the reported (epsilon, delta)
+    mia: bool = False  # after training, run the loss-threshold membership-inference attack on the final model
     epochs: float | None = None  # centralized only; default: the same passes over the data as the FL run
     eval_every: int = 1
     seed: int = 42

@@ -145,6 +145,27 @@ def ranks_for(rc: RunConfig) -> RankInfo:
     return RankInfo(device=pick_device(rc.device))
 
 
+def membership_record(rc: RunConfig, task: Task, weights, member_ids: np.ndarray, device) -> dict[str, Any] | None:
+    """The membership-inference audit of the final model when --mia is set."""
+    if not rc.mia:
+        return None
+    from .fl.params import FlatParams
+    from .membership import membership_audit
+
+    model = task.new_model(rc.seed).to(device)
+    FlatParams(model).set_(weights.to(device))
+    return membership_audit(task, model, member_ids, device, seed=rc.seed)
+
+
+def trained_ids(part: Partition, curve: list[dict], eval_every: int) -> np.ndarray:
+    """Training ids of the clients that trained (from the curve; every client when not every round was logged)."""
+    if eval_every == 1 and curve and all("clients" in c for c in curve):
+        clients = sorted({c for point in curve for c in point["clients"]})
+    else:
+        clients = range(part.num_clients)
+    return np.concatenate([part.train[c] for c in clients]) if clients else np.array([], dtype=np.int64)
+
+
 def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     """One federated run; returns the record (also written under cfg.output). Ranks other than 0 return None.
 
@@ -170,6 +191,8 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
               "clients": per_client_metrics(task, out.predictions, parts["test"]),
               "upload_bytes_per_client_per_round": out.upload_bytes,
               "privacy": privacy_record(rc),
+              "membership_inference": membership_record(rc, task, out.weights, trained_ids(part, out.curve,
+                                                                                          rc.eval_every), ranks.device),
               "execution": {"backend": rc.backend, "world_size": ranks.world, "device": str(ranks.device),
                             "precision": rc.precision, "compile": rc.compile, "resumed_from_round": out.resumed_from,
                             "checkpoint": str(folder / "checkpoint.pt") if rc.checkpoint_every else None}}
@@ -201,6 +224,8 @@ def privacy_record(rc: RunConfig) -> dict[str, Any] | None:
             "clip": rc.dp_clip, "noise_multiplier": rc.dp_noise_multiplier, "sample_rate": q, "rounds": rc.rounds,
             "delta": rc.dp_delta, "epsilon": eps, "accountant": "opacus.accountants.RDPAccountant"}
     record = {"kind": "centralized", "config": {**rc.to_dict(), "epochs": passes}, "seed": rc.seed,
-              "task": task_record(rc, task), **output_record(out), "upload_bytes_per_client_per_round": 0}
+              "task": task_record(rc, task), **output_record(out), "upload_bytes_per_client_per_round": 0,
+              "membership_inference": membership_record(rc, task, out.weights, np.arange(task.num_examples("train")),
+                                                        pick_device(rc.device))}
     record["path"] = str(write_result(record, rc.output))
     return record

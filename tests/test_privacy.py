@@ -90,3 +90,54 @@ def test_dp_run_reports_epsilon_and_bad_settings_are_refused(tmp_path):
         RunConfig(task="demo", dp_clip=1.0, selection="activity").validate()
     with pytest.raises(UserError, match="dp-clip"):
         RunConfig(task="demo", dp_clip=0.0).validate()
+
+
+# ------------------------------------------------------------------------------------------ membership inference
+@pytest.fixture(scope="module")
+def mia_task(tmp_path_factory):
+    from fednlp_bench.data import demo_dataset
+    from fednlp_bench.tasks import TextClassificationTask
+
+    return TextClassificationTask(demo_dataset(num_train=400, num_test=400, seed=5), model="tiny", max_length=32,
+                                  cache_dir=tmp_path_factory.mktemp("cache"), dropout=0.0)
+
+
+def test_attack_auc_is_about_half_on_a_model_that_never_saw_the_data(mia_task):
+    from fednlp_bench.membership import membership_audit
+
+    model = mia_task.new_model(0)
+    res = membership_audit(mia_task, model, np.arange(400), torch.device("cpu"), max_examples=300)
+    assert res["members"] == 300 and abs(res["auc"] - 0.5) < 0.07
+
+
+def test_attack_auc_is_clearly_above_half_on_an_overfit_model(mia_task):
+    from fednlp_bench.fl.client import ClientConfig, batch_order, train_steps
+    from fednlp_bench.fl.params import FlatParams
+    from fednlp_bench.membership import example_losses, loss_threshold_auc, membership_audit
+
+    members = np.arange(48)
+    model = mia_task.new_model(0)
+    flat = FlatParams(model)
+    batches = batch_order(members, 16, 60, np.random.default_rng(0))  # 60 epochs on 48 examples: memorised
+    train_steps(mia_task, model, flat, batches, ClientConfig(optimizer="adamw", lr=3e-3, batch_size=16),
+                torch.device("cpu"))
+    res = membership_audit(mia_task, model, members, torch.device("cpu"))
+    assert res["members"] == 48 and res["auc"] > 0.75, res
+    assert res["member_loss_mean"] < res["non_member_loss_mean"]
+    # the per-example losses are the task's loss: their mean over one batch equals the batch loss
+    losses = example_losses(mia_task, model, "train", members[:16], torch.device("cpu"))
+    batch = mia_task.batch("train", members[:16])
+    with torch.no_grad():
+        assert losses.mean() == pytest.approx(float(mia_task.loss(model.eval(), batch)), rel=1e-5)
+    assert loss_threshold_auc(np.array([0.1, 0.2]), np.array([0.3, 0.4])) == 1.0
+
+
+def test_runs_carry_the_attack_when_asked(tmp_path):
+    from fednlp_bench.runner import run_fl
+
+    rec = run_fl(RunConfig(task="demo", max_train=200, max_test=60, clients=4, clients_per_round=2, rounds=2,
+                           mia=True, output=str(tmp_path), progress=False))
+    mia = rec["membership_inference"]
+    assert 0.0 <= mia["auc"] <= 1.0 and mia["members"] == 60
+    assert run_fl(RunConfig(task="demo", max_train=200, max_test=60, clients=4, clients_per_round=2, rounds=1,
+                            output=str(tmp_path / "b"), progress=False))["membership_inference"] is None
