@@ -210,19 +210,7 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
     passes = centralized_passes(rc)
     out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
-                          compile=rc.compile, selection=rc.selection, selection_candidates=rc.selection_candidates,
-                    dp=ClientDP(rc.dp_clip, rc.dp_noise_multiplier, rc.dp_delta) if rc.dp_clip is not None else None)
-
-
-def privacy_record(rc: RunConfig) -> dict[str, Any] | None:
-    """Client-level (epsilon, delta) of a DP-FedAvg run by opacus's RDP accountant; None without DP."""
-    if rc.dp_clip is None:
-        return None
-    q = rc.clients_per_round / rc.clients
-    eps = client_level_epsilon(rc.dp_noise_multiplier, q, rc.rounds, rc.dp_delta)
-    return {"level": "client", "mechanism": "DP-FedAvg (clip, Gaussian noise on the sum, fixed denominator)",
-            "clip": rc.dp_clip, "noise_multiplier": rc.dp_noise_multiplier, "sample_rate": q, "rounds": rc.rounds,
-            "delta": rc.dp_delta, "epsilon": eps, "accountant": "opacus.accountants.RDPAccountant"}
+                          compile=rc.compile)
     record = {"kind": "centralized", "config": {**rc.to_dict(), "epochs": passes}, "seed": rc.seed,
               "task": task_record(rc, task), **output_record(out), "upload_bytes_per_client_per_round": 0,
               "membership_inference": membership_record(rc, task, out.weights, np.arange(task.num_examples("train")),
