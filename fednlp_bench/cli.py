@@ -84,6 +84,11 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
                             "with the largest loss under the global model)")
         g.add_argument("--selection-candidates", type=int, default=S,
                        help="power_of_choice: candidates d per round (default 2 x --clients-per-round)")
+        g.add_argument("--continual-rounds", type=int, default=S,
+                       help="continual data: each client's examples arrive in a seeded stream over rounds 1..A "
+                            "(default: all data from the start)")
+        g.add_argument("--storage-cap", type=int, default=S,
+                       help="continual data: a client keeps only its newest N examples (the oldest are deleted)")
         dp = p.add_argument_group("differential privacy (client level, DP-FedAvg)")
         dp.add_argument("--dp-clip", type=float, default=S,
                        help="clip each client's delta to this L2 norm and aggregate with a fixed denominator")

@@ -57,6 +57,8 @@ class RunConfig:
     dp_clip: float | None = None  # client-level DP-FedAvg: clip each client's delta to this L2 norm (None: off)
     dp_noise_multiplier: float = 0.0  # noise std on the sum of clipped deltas = multiplier * clip
     dp_delta: float = 1e-5  # the delta of the reported (epsilon, delta)
+    continual_rounds: int | None = None  # continual data: each client's examples arrive over rounds 1..this
+    storage_cap: int | None = None  # continual data: a client keeps at most this many newest examples
     mia: bool = False  # after training, run the loss-threshold membership-inference attack on the final model
     epochs: float | None = None  # centralized only; default: the same passes over the data as the FL run
     eval_every: int = 1
@@ -190,6 +192,11 @@ class RunConfig:
             if self.selection != "uniform":
                 raise UserError(f"DP accounting assumes uniform client sampling (got --selection {self.selection})",
                                 "use --selection uniform with --dp-clip")
+        for flag, value in {"continual-rounds": self.continual_rounds, "storage-cap": self.storage_cap}.items():
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")
+        if self.storage_cap is not None and self.continual_rounds is None:
+            raise UserError("--storage-cap applies to continual data only", "add --continual-rounds A")
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
             raise UserError(f"--checkpoint-every must be 0 or a positive integer (got {self.checkpoint_every})",
                             "pass --checkpoint-every 1 or more, or 0 to checkpoint only on SIGTERM")

@@ -15,6 +15,7 @@ from .fl.centralized import fl_equivalent_passes, run_centralized
 from .fl.client import ClientConfig
 from .fl.checkpoint import stop_on_sigterm
 from .fl.distributed import RankInfo, init_distributed, shutdown
+from .fl.continual import ContinualStreams
 from .fl.privacy import ClientDP, client_level_epsilon
 from .fl.simulation import Checkpointing, FLConfig, RunOutput, pick_device, run_federated
 from .fl.strategies import ServerConfig
@@ -118,13 +119,15 @@ def checkpoint_folder(rc: RunConfig, task_name: str) -> Path:
     return Path(rc.output) / "checkpoints" / name
 
 
-def fl_config(rc: RunConfig) -> FLConfig:
+def fl_config(rc: RunConfig, train_parts: list[np.ndarray] | None = None) -> FLConfig:
     return FLConfig(algorithm=rc.algorithm, rounds=rc.rounds, clients_per_round=rc.clients_per_round,
                     client=client_config(rc),
                     server=ServerConfig(optimizer=rc.server_optimizer, lr=rc.server_lr, momentum=rc.server_momentum),
                     weighting=rc.weighting, eval_every=rc.eval_every, seed=rc.seed, progress=rc.progress,
                     compile=rc.compile, selection=rc.selection, selection_candidates=rc.selection_candidates,
-                    dp=ClientDP(rc.dp_clip, rc.dp_noise_multiplier, rc.dp_delta) if rc.dp_clip is not None else None)
+                    dp=ClientDP(rc.dp_clip, rc.dp_noise_multiplier, rc.dp_delta) if rc.dp_clip is not None else None,
+                    streams=ContinualStreams.build(train_parts, rc.continual_rounds, rc.storage_cap, data_seed(rc))
+                    if rc.continual_rounds and train_parts is not None else None)
 
 
 def privacy_record(rc: RunConfig) -> dict[str, Any] | None:
@@ -181,7 +184,8 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     checkpointing = Checkpointing(folder=folder, key=checkpoint_key(rc), every=rc.checkpoint_every, resume=rc.resume)
     try:
         with stop_on_sigterm() as stop:
-            out = run_federated(task, parts["train"], fl_config(rc), ranks.device, ranks, checkpointing, stop)
+            out = run_federated(task, parts["train"], fl_config(rc, parts["train"]), ranks.device, ranks,
+                                checkpointing, stop)
     finally:
         shutdown(ranks)
     if not ranks.is_main:

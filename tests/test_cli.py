@@ -211,7 +211,7 @@ def test_help_mentions_every_config_flag(command, capsys):
     expected |= {_flag(f.name) for f in fields(RunConfig) if f.name != "extra"}
     if command == "centralized":
         expected -= {"--algorithm", "--selection", "--selection-candidates", "--dp-clip", "--dp-noise-multiplier",
-                     "--dp-delta"}
+                     "--dp-delta", "--continual-rounds", "--storage-cap"}
     else:
         expected -= {"--epochs"}
     if command != "run":

@@ -14,6 +14,7 @@ from .checkpoint import Checkpoint, Interrupted, StopFlag, load_checkpoint, rest
 from .client import ClientConfig, client_update
 from .distributed import RankInfo
 from .params import FlatParams
+from .continual import ContinualStreams
 from .privacy import ClientDP, clip_delta, server_noise
 from .selection import select_clients
 from .strategies import FedAvg, FedOpt, ServerConfig
@@ -34,6 +35,7 @@ class FLConfig:
     selection: str = "uniform"  # uniform | activity | power_of_choice (fl/selection.py)
     selection_candidates: int | None = None  # power_of_choice: d candidates (default 2 * clients_per_round)
     dp: ClientDP | None = None  # client-level DP-FedAvg: clip deltas, noise the sum, fixed denominator K
+    streams: ContinualStreams | None = None  # continual data: what each client holds changes every round
 
 
 @dataclass
@@ -81,6 +83,21 @@ class Checkpointing:
     key: str
     every: int = 0  # 0: only on SIGTERM; k: after every k-th round and the last
     resume: bool = False
+
+
+def choose_clients(cfg: FLConfig, activity: np.ndarray, round_idx: int, losses) -> np.ndarray:
+    """The round's clients; with continual data only clients holding examples can be chosen (K shrinks to them)."""
+    if cfg.streams is None:
+        return select_clients(cfg.selection, activity, cfg.clients_per_round, cfg.seed, round_idx,
+                              cfg.selection_candidates, losses)
+    active = np.flatnonzero(activity)
+    k = min(cfg.clients_per_round, len(active))
+    if k == 0:
+        return active
+    if cfg.selection == "uniform":
+        return active[select_clients("uniform", activity[active], k, cfg.seed, round_idx)]
+    candidates = None if cfg.selection_candidates is None else min(cfg.selection_candidates, len(active))
+    return select_clients(cfg.selection, activity, k, cfg.seed, round_idx, candidates, losses)
 
 
 @torch.no_grad()
@@ -144,21 +161,22 @@ def run_federated(
 
     bar = tqdm(range(first, cfg.rounds + 1), desc=f"{task.name} {cfg.algorithm}", unit="round",
                disable=not (cfg.progress and ranks.is_main), initial=first - 1, total=cfg.rounds)
-    activity = np.array([len(p) for p in train_parts])
+    held = train_parts
 
     def candidate_losses(pool: np.ndarray) -> np.ndarray:
         flat.set_(global_w)
-        return client_losses(task, model, train_parts, pool, device, batch_size=cfg.client.batch_size)
+        return client_losses(task, model, held, pool, device, batch_size=cfg.client.batch_size)
 
     for r in bar:
-        chosen = select_clients(cfg.selection, activity, cfg.clients_per_round, cfg.seed, r,
-                                cfg.selection_candidates, candidate_losses)
+        if cfg.streams is not None:  # continual: this round's data, and selection reads this round's activity
+            held = [cfg.streams.held(c, r) for c in range(len(train_parts))]
+        chosen = choose_clients(cfg, np.array([len(p) for p in held]), r, candidate_losses)
         # float64 sums: the aggregate does not depend on how clients are split over ranks or ordered
         acc = torch.zeros_like(global_w, dtype=torch.float64)
         # weight sum, loss sum, clients trained, stop requests: summed over ranks with the deltas
         stats = torch.zeros(4, dtype=torch.float64, device=device)
         for c in ranks.my_clients(chosen):
-            res = client_update(task, train_model, flat, global_w, train_parts[c], cfg.client, device,
+            res = client_update(task, train_model, flat, global_w, held[c], cfg.client, device,
                                 client_seed(cfg.seed, r, int(c)))
             if cfg.dp is not None:  # every client counts 1 and moves the sum by at most the clip norm
                 delta, w = clip_delta(res.delta, cfg.dp.clip)[0], 1.0
@@ -174,11 +192,12 @@ def run_federated(
         if cfg.dp is not None:
             acc.add_(server_noise(acc.numel(), cfg.dp, cfg.seed, r, device))
             total_w = float(len(chosen))
-        global_w = strategy.step(global_w, (acc / total_w).to(global_w.dtype))
+        if len(chosen):  # continual: before any data has arrived nobody trains and the model stays
+            global_w = strategy.step(global_w, (acc / total_w).to(global_w.dtype))
         if ranks.is_main and (r % cfg.eval_every == 0 or r == cfg.rounds):
             flat.set_(global_w)
             preds, metrics = evaluate(task, model, device)
-            out.curve.append({"round": r, "metrics": metrics, "train_loss": loss_sum / trained,
+            out.curve.append({"round": r, "metrics": metrics, "train_loss": loss_sum / max(trained, 1),
                               "clients": [int(c) for c in chosen],
                               "wall_time_s": offset + time.perf_counter() - start})
             out.predictions, out.final = preds, metrics
