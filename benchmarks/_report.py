@@ -39,3 +39,11 @@ def write_section(title: str, body: str, path: Path = RESULTS) -> None:
     pattern = re.compile(rf"^## {re.escape(title)} \(.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _: section + "\n", text, count=1) if pattern.search(text) else text.rstrip() + "\n\n" + section
     path.write_text(text.rstrip() + "\n")
+
+
+def publish(title: str, header: str, table: str, command: str, write: bool = True, path: Path = RESULTS) -> None:
+    """Print a benchmark's header and table; unless `write` is off, make them its section of RESULTS.md."""
+    print(header)
+    print(table)
+    if write:
+        write_section(title, f"{header}\n\nCommand: `{command}`\n\n{table}", path)

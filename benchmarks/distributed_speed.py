@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _report import machine, markdown_table, write_section  # noqa: E402
+from _report import machine, markdown_table, publish  # noqa: E402
 from _tasks import bench_config  # noqa: E402
 
 
@@ -80,11 +80,8 @@ def main() -> None:
               f"{args.rounds} rounds; {cores} cores; speed-ups relative to the first row. "
               f"Weights are compared with the 1-thread in-process run: the distributed ranks run 1 thread each, "
               f"and a different thread count changes float reduction order inside each client. {machine()}.")
-    print(header)
-    print(table)
-    if not args.no_write:
-        write_section("Distributed backend", f"{header}\n\nCommand: `python benchmarks/distributed_speed.py "
-                      f"--procs {args.procs}`\n\n{table}")
+    publish("Distributed backend", header, table, f"python benchmarks/distributed_speed.py --procs {args.procs}",
+            not args.no_write)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from _report import machine, markdown_table, write_section
+from _report import machine, markdown_table, publish
 from _tasks import bench_task
 from fednlp_bench.fl.client import ClientConfig, batch_order, train_steps
 from fednlp_bench.fl.params import FlatParams
@@ -87,11 +87,8 @@ def main() -> None:
     table = markdown_table(df)
     header = (f"FedAvg vs a centralized loop over the same batches (median of {args.repeats}, alternating; "
               f"target ratio <= 1.10). {machine()}.")
-    print(header)
-    print(table)
-    if not args.no_write:
-        write_section("FL overhead", f"{header}\n\nCommand: `python benchmarks/fl_overhead.py --models "
-                      f"{' '.join(args.models)}`\n\n{table}")
+    publish("FL overhead", header, table, f"python benchmarks/fl_overhead.py --models {' '.join(args.models)}",
+            not args.no_write)
 
 
 if __name__ == "__main__":

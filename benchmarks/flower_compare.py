@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine, markdown_table, write_section  # noqa: E402
+from _report import machine, markdown_table, publish  # noqa: E402
 from _tasks import bench_config  # noqa: E402
 
 from fednlp_bench.fl.client import ClientConfig, batch_order, train_steps  # noqa: E402
@@ -150,10 +150,7 @@ def main() -> None:
               f"{s['rounds']} rounds, {s['epochs']} local epoch, batch {s['batch']}, AdamW lr {s['lr']}, server "
               f"evaluation every round; median of {args.repeats} alternating runs; Flower's Ray actors get 1 CPU each "
               f"({os.cpu_count()} cores). Target: Flower / fednlp-bench >= 2. {machine()}.")
-    print(header)
-    print(table)
-    if not args.no_write:
-        write_section("Against Flower", f"{header}\n\nCommand: `bash benchmarks/flower_compare.sh`\n\n{table}")
+    publish("Against Flower", header, table, "bash benchmarks/flower_compare.sh", not args.no_write)
 
 
 if __name__ == "__main__":

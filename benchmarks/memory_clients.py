@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _report import machine, markdown_table, write_section  # noqa: E402
+from _report import machine, markdown_table, publish  # noqa: E402
 
 
 def write_data(folder: Path, train: int, test: int) -> tuple[Path, Path]:
@@ -78,10 +78,7 @@ def main() -> None:
     table = markdown_table(df)
     header = (f"Peak RSS of `fednlp-bench run` (tiny model, {args.train:,} train / {args.test:,} test examples): "
               f"{args.clients[1]:,} vs {args.clients[0]:,} clients, ratio {ratio:.3f} (target <= 1.10). {machine()}.")
-    print(header)
-    print(table)
-    if not args.no_write:
-        write_section("Memory vs number of clients", f"{header}\n\nCommand: `python benchmarks/memory_clients.py`\n\n{table}")
+    publish("Memory vs number of clients", header, table, "python benchmarks/memory_clients.py", not args.no_write)
 
 
 if __name__ == "__main__":

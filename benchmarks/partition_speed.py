@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _report import markdown_table, write_section
+from _report import markdown_table, publish
 from fednlp_bench.partition import dirichlet_label_partition, partition_digest
 
 
@@ -64,10 +64,7 @@ def main() -> None:
     header = (f"label skew, {args.examples:,} labels x {args.clients:,} clients, alpha {args.alpha}, best of "
               f"{args.repeats}; digest {partition_digest(parts)[:12]}")
     table = markdown_table(df)
-    print(header)
-    print(table)
-    write_section("Partition speed", f"{header}\n\nCommand: `bash benchmarks/partition_speed.sh`\n\n{table}",
-                  Path(args.results))
+    publish("Partition speed", header, table, "bash benchmarks/partition_speed.sh", path=Path(args.results))
 
 
 if __name__ == "__main__":
