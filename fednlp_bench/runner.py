@@ -111,11 +111,11 @@ def checkpoint_key(rc: RunConfig) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def checkpoint_folder(rc: RunConfig, task_name: str) -> Path:
+def checkpoint_folder(rc: RunConfig, task_name: str, key: str) -> Path:
     """--checkpoint-dir, else <output>/checkpoints/<task>-<algorithm>-<partition>-seed<seed>-<key>."""
     if rc.checkpoint_dir:
         return Path(rc.checkpoint_dir)
-    name = f"{task_name}-{rc.algorithm}-{rc.partition}-seed{rc.seed}-{checkpoint_key(rc)[:10]}"
+    name = f"{task_name}-{rc.algorithm}-{rc.partition}-seed{rc.seed}-{key[:10]}"
     return Path(rc.output) / "checkpoints" / name
 
 
@@ -180,8 +180,9 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     rc.clients = part.num_clients  # natural: the number of ids kept
     parts = {"train": part.train, "test": part.test}
     ranks = ranks_for(rc)
-    folder = checkpoint_folder(rc, task.name)
-    checkpointing = Checkpointing(folder=folder, key=checkpoint_key(rc), every=rc.checkpoint_every, resume=rc.resume)
+    key = checkpoint_key(rc)
+    folder = checkpoint_folder(rc, task.name, key)
+    checkpointing = Checkpointing(folder=folder, key=key, every=rc.checkpoint_every, resume=rc.resume)
     try:
         with stop_on_sigterm() as stop:
             out = run_federated(task, parts["train"], fl_config(rc, parts["train"]), ranks.device, ranks,

@@ -12,9 +12,9 @@ from tqdm.auto import tqdm
 from ..tasks.base import Task
 from .checkpoint import Checkpoint, Interrupted, StopFlag, load_checkpoint, restore_rng, rng_states, save_checkpoint
 from .client import ClientConfig, client_update
+from .continual import ContinualStreams
 from .distributed import RankInfo
 from .params import FlatParams
-from .continual import ContinualStreams
 from .privacy import ClientDP, clip_delta, server_noise
 from .selection import select_clients
 from .strategies import FedAvg, FedOpt, ServerConfig
@@ -202,10 +202,11 @@ def run_federated(
                               "wall_time_s": offset + time.perf_counter() - start})
             out.predictions, out.final = preds, metrics
             bar.set_postfix({task.primary_metric: f"{metrics[task.primary_metric]:.3f}"})
+        path = None
         if checkpointing and checkpointing.every and (r % checkpointing.every == 0 or r == cfg.rounds):
-            write_checkpoint(r)
-        if stopping and r < cfg.rounds:
             path = write_checkpoint(r)
+        if stopping and r < cfg.rounds:
+            path = path or write_checkpoint(r)  # this round's periodic checkpoint, when there was one, holds it
             ranks.barrier()
             raise Interrupted(r, path)
     if ranks.is_main and out.predictions is None:  # resumed from the last round's checkpoint
