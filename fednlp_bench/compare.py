@@ -9,6 +9,7 @@ import pandas as pd
 from .config import RunConfig
 from .results import save_figure
 from .runner import prepare, run_central, run_fl
+from .tasks.spec import higher_is_better
 
 
 def compare(cfg: RunConfig, skew_alpha: float = 0.1) -> tuple[str, Path]:
@@ -31,7 +32,11 @@ def compare(cfg: RunConfig, skew_alpha: float = 0.1) -> tuple[str, Path]:
     rows = []
     for label, rec in records.items():
         row = {"setting": label, **{m: rec["final"][m] for m in task.metric_names}}
-        row[f"{metric} / centralized"] = rec["final"][metric] / central if central else float("nan")
+        final = rec["final"][metric]
+        if higher_is_better(metric):
+            row[f"{metric} / centralized"] = final / central if central else float("nan")
+        else:  # perplexity: centralized / federated, so 1.0 is as good as centralized here too
+            row[f"centralized / {metric}"] = central / final if final else float("nan")
         if rec["kind"] == "federated":
             row["client p10 " + metric] = rec["clients"][metric]["p10"]
             row["partition JSD"] = rec["partition"]["mean_pairwise_jsd"]

@@ -21,6 +21,9 @@ def example_losses(task: Task, model: torch.nn.Module, split: str, ids: np.ndarr
                    batch_size: int = 64) -> np.ndarray:
     """Per-example loss of `model` on `ids` of `split` (cross-entropy per example for classification,
     the task's own loss on one-example batches for the other families)."""
+    own = getattr(task, "example_losses", None)
+    if own is not None:  # an adapter with a batched per-example loss of its own (language modelling)
+        return own(model, split, ids, device, batch_size=batch_size)
     model.eval()
     out: list[float] = []
     if task.family == "text_classification":

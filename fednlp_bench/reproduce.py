@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .config import RunConfig
 from .errors import UserError
 from .tasks.profiles import PROFILE_NAMES, has_profile, parse_partition, profile_plan, profile_settings
-from .tasks.spec import FAMILIES, TaskSpec
+from .tasks.spec import FAMILIES, TaskSpec, higher_is_better
 
 TABLE_ALIASES = {"classification": "text_classification", "tagging": "sequence_tagging", "qa": "extractive_qa"}
 FL_ALGORITHMS = ("fedavg", "fedprox", "fedopt")
@@ -289,10 +289,18 @@ class Reproduction:
         out = (df.groupby(["task", "partition", "algorithm", "metric"], sort=False)
                .agg(seeds=("seed", "count"), mean=("final", "mean"), std=("final", "std"),
                     untrained=("untrained", "mean"), wall_s=("wall_s", "sum")).reset_index())
-        central = out[out["algorithm"] == "centralized"].groupby("task")["mean"].first()
-        central_gain = (out["task"].map(central) - out["untrained"]).fillna(0.0).clip(lower=0.0)
+        # Scores where higher is better: the metric itself, or -log(metric) for perplexity (a gain is then the
+        # log of the perplexity ratio, so LEARNED_MARGIN reads as "at least 2% lower perplexity").
+        up = out["metric"].map(higher_is_better).astype(bool)
+
+        def score(col: str) -> pd.Series:
+            return out[col].where(up, -np.log(out[col].clip(lower=1e-300)))
+
+        mean, untrained = score("mean"), score("untrained")
+        central = mean[out["algorithm"] == "centralized"].groupby(out["task"]).first()
+        central_gain = (out["task"].map(central) - untrained).fillna(0.0).clip(lower=0.0)
         need = np.maximum(LEARNED_MARGIN, LEARNED_SHARE * central_gain)
-        out["learned"] = (out["mean"] - out["untrained"]) >= need
+        out["learned"] = (mean - untrained) >= need
         return out
 
 

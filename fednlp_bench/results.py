@@ -16,20 +16,27 @@ from . import __version__
 SCHEMA_VERSION = 1
 
 
-def client_distribution(values: np.ndarray) -> dict[str, float]:
-    """Mean, std, min, 10th percentile, median and max of per-client metric values (NaNs dropped)."""
+def client_distribution(values: np.ndarray, higher_is_better: bool = True) -> dict[str, float]:
+    """Mean, std, min, p10, median and max of per-client metric values (NaNs dropped).
+
+    p10 is the 10th-percentile client by quality: the 10th percentile of the values when larger is better,
+    the 90th when smaller is better (perplexity), so it always reads as "the worst 10% of clients do this well".
+    """
     v = np.asarray(values, dtype=float)
     v = v[~np.isnan(v)]
     if v.size == 0:
         return {k: float("nan") for k in ("mean", "std", "min", "p10", "median", "max")}
     return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
-            "p10": float(np.percentile(v, 10)), "median": float(np.median(v)), "max": float(v.max())}
+            "p10": float(np.percentile(v, 10 if higher_is_better else 90)), "median": float(np.median(v)),
+            "max": float(v.max())}
 
 
 def per_client_metrics(task, predictions, test_parts: list[np.ndarray]) -> dict[str, dict[str, float]]:
     """Metric distribution over clients, each client scored on its own test partition."""
+    from .tasks.spec import higher_is_better
+
     rows = [task.metrics(predictions, "test", ids) for ids in test_parts]
-    return {m: client_distribution(np.array([r[m] for r in rows])) for m in task.metric_names}
+    return {m: client_distribution(np.array([r[m] for r in rows]), higher_is_better(m)) for m in task.metric_names}
 
 
 def run_id(record: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from .splits import TextClassificationData, encode_labels, seeded_split
+from .splits import NO_LABEL, TextClassificationData, encode_labels, seeded_split
 
 _OFFLINE_FIX = "connect to the network once to fill the cache, or use local files with --train-file"
 
@@ -20,7 +20,7 @@ def _one_line(exc: BaseException, limit: int = 200) -> str:
 def load_hub(
     name: str,
     text_columns: list[str],
-    label_column: str,
+    label_column: str | None,
     train_split: str = "train",
     test_split: str | None = "test",
     config_name: str | None = None,
@@ -58,14 +58,14 @@ def load_hub(
             )
     train = dsd[train_split]
     columns = list(train.column_names)
-    missing = [c for c in [*text_columns, label_column] if c not in columns]
+    missing = [c for c in [*text_columns, *([label_column] if label_column else [])] if c not in columns]
     if missing:
         raise UserError(
             f"column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} not in "
             f"Hugging Face dataset '{shown}' (it has: {', '.join(columns)})",
             "pass the right names with --text-column / --label-column",
         )
-    feature = train.features.get(label_column)
+    feature = train.features.get(label_column) if label_column else None
     class_names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
 
     train_texts, train_raw = _texts_and_labels(train, text_columns, label_column)
@@ -102,14 +102,14 @@ def load_hub(
     )
 
 
-def _texts_and_labels(split: Any, text_columns: list[str], label_column: str) -> tuple[list[str], list[Any]]:
-    for c in [*text_columns, label_column]:
+def _texts_and_labels(split: Any, text_columns: list[str], label_column: str | None) -> tuple[list[str], list[Any]]:
+    for c in [*text_columns, *([label_column] if label_column else [])]:
         if c not in split.column_names:
             raise UserError(f"column '{c}' missing from a split (it has: {', '.join(split.column_names)})",
                             "pass column names that every split has")
     cols = [["" if v is None else str(v) for v in list(split[c])] for c in text_columns]
     texts = cols[0] if len(cols) == 1 else [" ".join(p for p in parts if p) for parts in zip(*cols)]
-    return texts, list(split[label_column])
+    return texts, list(split[label_column]) if label_column else [NO_LABEL] * len(texts)
 
 
 def _class_ids(raw: list[Any], names: list[str], shown: str, split: str) -> np.ndarray:

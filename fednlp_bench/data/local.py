@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .splits import TextClassificationData, encode_labels, seeded_split
+from .splits import NO_LABEL, TextClassificationData, encode_labels, seeded_split
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json")
 _GENERIC_STEMS = {"train", "test", "dev", "valid", "validation", "data", "test-labeled", "all"}
@@ -22,7 +22,7 @@ def load_local(
     train_file: str,
     test_file: str | None,
     text_columns: list[str],
-    label_column: str,
+    label_column: str | None,
     test_fraction: float = 0.2,
     seed: int = 42,
     name: str | None = None,
@@ -173,10 +173,12 @@ def _cell_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _extract(frame: pd.DataFrame, path: str, text_columns: list[str], label_column: str) -> tuple[list[str], list[Any]]:
-    """Joined texts and raw labels from a frame; a missing column is a UserError."""
+def _extract(frame: pd.DataFrame, path: str, text_columns: list[str],
+             label_column: str | None) -> tuple[list[str], list[Any]]:
+    """Joined texts and raw labels from a frame (label "all" everywhere when `label_column` is None, as for
+    language modelling without a skew label); a missing column is a UserError."""
     have = [str(c) for c in frame.columns]
-    missing = [c for c in [*text_columns, label_column] if c not in frame.columns]
+    missing = [c for c in [*text_columns, *([label_column] if label_column else [])] if c not in frame.columns]
     if missing:
         kind = "label column" if missing == [label_column] else "column"
         raise UserError(
@@ -186,4 +188,4 @@ def _extract(frame: pd.DataFrame, path: str, text_columns: list[str], label_colu
         )
     columns = [[_cell_text(v) for v in frame[c].tolist()] for c in text_columns]
     texts = columns[0] if len(columns) == 1 else [" ".join(p for p in parts if p) for parts in zip(*columns)]
-    return texts, frame[label_column].tolist()
+    return texts, frame[label_column].tolist() if label_column else [NO_LABEL] * len(texts)

@@ -13,6 +13,9 @@ import numpy as np
 from ..errors import UserError
 
 
+NO_LABEL = "all"  # the one label of every example of a dataset without a label column (language modelling)
+
+
 @dataclass
 class TextClassificationData:
     """Train and test splits of a text-classification task, labels as int64 ids 0..L-1."""

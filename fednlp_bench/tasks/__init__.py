@@ -20,6 +20,10 @@ def adapter_class(family: str) -> type[Task]:
         from .seq2seq import Seq2SeqTask
 
         return Seq2SeqTask
+    if family == "language_modeling":
+        from .language_modeling import LanguageModelingTask
+
+        return LanguageModelingTask
     raise KeyError(family)
 
 

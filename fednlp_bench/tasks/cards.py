@@ -190,7 +190,8 @@ def card_to_spec(raw: Any, path: Path) -> TaskSpec:
                         f"write metric: {FAMILY_METRIC[family]}")
     description = card.string(top["description"], "description")
     text_columns = card.columns(top["text_columns"], "text_columns")
-    label_column = card.string(top["label_column"], "label_column")
+    # language modelling needs no label (a label column there only feeds label skew): `label_column: null`
+    label_column = card.string(top.get("label_column"), "label_column", optional=family == "language_modeling")
     default_model = card.string(top.get("default_model", "tiny"), "default_model")
     max_length = card.positive_int(top.get("max_length", 128), "max_length")
     notes = card.string(top.get("notes"), "notes", optional=True) or ""

@@ -48,6 +48,7 @@ DEFAULT_PARTITIONS = {
     "sequence_tagging": ["uniform", "label alpha=1", "label alpha=0.1", "quantity beta=5"],
     "extractive_qa": ["uniform", "label alpha=1", "label alpha=0.1", "quantity beta=5"],
     "seq2seq": ["uniform", "cluster alpha=1", "cluster alpha=0.1", "quantity beta=5"],
+    "language_modeling": ["uniform", "cluster alpha=1", "cluster alpha=0.1", "quantity beta=5"],
 }
 PARTITION_RE = re.compile(r"^(uniform|natural|(label|cluster) alpha=([0-9.eE+-]+)|quantity beta=([0-9.eE+-]+))$")
 

@@ -73,6 +73,8 @@ def family_loaders(family: str) -> tuple[Callable, Callable]:
         from ..data import qa as mod
     elif family == "seq2seq":
         from ..data import seq2seq as mod
+    elif family == "language_modeling":
+        from ..data import lm as mod
     else:
         raise UserError(f"unknown task family '{family}'", f"choose one of: {', '.join(FAMILIES)}")
     return mod.LOCAL_LOADER, mod.HUB_LOADER

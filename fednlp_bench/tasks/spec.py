@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-FAMILIES = ("text_classification", "sequence_tagging", "extractive_qa", "seq2seq")
+FAMILIES = ("text_classification", "sequence_tagging", "extractive_qa", "seq2seq", "language_modeling")
 
 # The primary metric of each family (what a card's `metric` must say; the adapters' primary_metric).
 FAMILY_METRIC = {
@@ -12,7 +12,16 @@ FAMILY_METRIC = {
     "sequence_tagging": "f1",
     "extractive_qa": "f1",
     "seq2seq": "rougeL",
+    "language_modeling": "perplexity",
 }
+
+# Metrics where a smaller value is better; every other metric is better when larger.
+LOWER_IS_BETTER = frozenset({"perplexity", "loss"})
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of `metric` is better (False for perplexity and loss)."""
+    return metric not in LOWER_IS_BETTER
 
 # What --text-column and --label-column (alias --target-column) name in each family.
 COLUMN_ROLES = {
@@ -20,6 +29,7 @@ COLUMN_ROLES = {
     "sequence_tagging": ("token column", "tag column"),
     "extractive_qa": ("question and context columns", "answers column"),
     "seq2seq": ("source column", "target column"),
+    "language_modeling": ("text column", "label column (optional: the label-skew label)"),
 }
 
 
@@ -31,7 +41,7 @@ class TaskSpec:
     family: str
     description: str
     text_columns: tuple[str, ...] = ("text",)
-    label_column: str = "label"
+    label_column: str | None = "label"  # None: no label (language modelling without a skew label)
     hub_name: str | None = None
     hub_config: str | None = None
     hub_text_columns: tuple[str, ...] | None = None
