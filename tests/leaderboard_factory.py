@@ -9,8 +9,10 @@ FAMILY_METRICS = {
     "sequence_tagging": ["precision", "recall", "f1", "accuracy"],
     "extractive_qa": ["exact_match", "f1"],
     "seq2seq": ["rouge1", "rouge2", "rougeL"],
+    "language_modeling": ["perplexity", "token_accuracy"],
 }
-PRIMARY = {"text_classification": "accuracy", "sequence_tagging": "f1", "extractive_qa": "f1", "seq2seq": "rougeL"}
+PRIMARY = {"text_classification": "accuracy", "sequence_tagging": "f1", "extractive_qa": "f1", "seq2seq": "rougeL",
+           "language_modeling": "perplexity"}
 DIGEST = "6be21ae22470b88cd22dda7fbf83204b00b0b99994d0ff9d16fa34f0967ed316"
 FINGERPRINT = "4aaf836e1c62cf5f12288c150cda168be0fced0577938c1e43992b5d79a41370"
 
@@ -24,8 +26,15 @@ def make_record(kind: str = "federated", *, task: str = "demo", family: str = "t
                 partition: str = "uniform", alpha: float | None = None, digest: str = DIGEST,
                 client_p10: float = 0.4, client_std: float = 0.1, upload: int = 1000, clients: int = 10,
                 clients_per_round: int = 5, rounds: int = 3, model: str = "tiny", max_train: int | None = None,
-                fingerprint: str = FINGERPRINT) -> dict[str, Any]:
-    """A valid schema-1 run JSON; `curve` is the primary metric per round (default: ramps to `final`)."""
+                fingerprint: str = FINGERPRINT, settings: dict[str, Any] | None = None,
+                privacy: dict[str, Any] | None = None, mia_auc: float | None = None) -> dict[str, Any]:
+    """A valid schema-1 run JSON; `curve` is the primary metric per round (default: ramps to `final`).
+
+    Without `settings`, `privacy` and `mia_auc` the record has none of the keys of the trustworthy-FL options
+    (like a result written before they existed). `settings` is merged into the config (e.g. selection,
+    continual_rounds, dp_clip); `privacy` becomes the "privacy" block and `mia_auc` the AUC of a
+    "membership_inference" block.
+    """
     names, primary = FAMILY_METRICS[family], PRIMARY[family]
     federated = kind == "federated"
     values = curve if curve is not None else [final * (i + 1) / rounds for i in range(rounds)]
@@ -71,6 +80,14 @@ def make_record(kind: str = "federated", *, task: str = "demo", family: str = "t
                                  "p10": client_p10 if m == primary else 0.2, "median": 0.5, "max": 0.9}
                              for m in names}
     record["upload_bytes_per_client_per_round"] = upload if federated else 0
+    if settings:
+        record["config"].update(settings)
+    if privacy is not None:
+        record["privacy"] = privacy
+    if mia_auc is not None:
+        record["membership_inference"] = {"attack": "loss threshold (Yeom et al. 2018)", "auc": mia_auc,
+                                          "members": 100, "non_members": 100, "member_loss_mean": 0.5,
+                                          "non_member_loss_mean": 0.6}
     return record
 
 

@@ -207,6 +207,7 @@ def test_family_metrics_match_the_task_adapters():
         "sequence_tagging": _literal("tagging_metrics", "METRIC_NAMES"),
         "extractive_qa": _literal("qa", "metric_names"),
         _literal("seq2seq", "family"): _literal("seq2seq_metrics", "ROUGE_TYPES"),
+        _literal("language_modeling", "family"): _literal("language_modeling", "metric_names"),
     }
 
 

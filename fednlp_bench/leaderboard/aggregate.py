@@ -3,6 +3,17 @@
 One row per (task, family, model, profile, partition, method). Statistics over seeds: runs that share a seed
 are averaged first, then `mean` is the mean over seeds and `std` the sample standard deviation over seeds
 (ddof=1) when there are two seeds or more, 0.0 for a single seed.
+
+Runs that train differently (client selection, continual data, differential privacy; schema.run_settings) are
+never averaged together: the default method name carries those settings, and rows are also kept apart by them
+when a submitter's own method name does not. The trustworthy-FL columns: `selection`, `data` (static or
+continual), `dp` (none, client, example), `epsilon` (the privacy accountant's epsilon, seed mean; NaN without
+DP) and `mia_auc` (membership-inference attack AUC, seed mean; NaN without --mia).
+
+Metric direction (schema.higher_is_better): for a lower-is-better metric such as perplexity, ratio =
+centralized / mean (1.0 = as good as centralized, < 1 worse), gap = mean - centralized (positive = worse) and
+rounds_to_90 is the first round whose metric <= centralized / 0.9; for every other metric ratio = mean /
+centralized, gap = centralized - mean and the target is 0.9 x centralized.
 """
 from __future__ import annotations
 
@@ -19,7 +30,10 @@ import yaml
 
 from ..errors import UserError
 from ..results import atomic_write
-from .schema import as_submission, default_method, default_profile  # noqa: F401 (re-exported)
+from .schema import as_submission, default_method, default_profile, higher_is_better, run_settings
+
+__all__ = ["COLUMNS", "GROUP_KEY", "SORT_KEY", "aggregate", "canonical_digests", "default_method", "default_profile",
+           "load_results", "read_table", "write_table"]  # default_method, default_profile: re-exported from schema
 
 # Columns of the table, in order: name -> dtype.
 COLUMNS: dict[str, str] = {
@@ -28,9 +42,12 @@ COLUMNS: dict[str, str] = {
     "n_seeds": "int64", "mean": "float64", "std": "float64", "centralized": "float64", "ratio": "float64",
     "gap": "float64", "rounds_to_90": "float64", "client_p10": "float64", "client_std": "float64",
     "upload_bytes_per_round": "int64", "submitter": "str",
+    "selection": "str", "data": "str", "dp": "str", "epsilon": "float64", "mia_auc": "float64",
 }
 GROUP_KEY = ("task", "family", "model", "profile", "partition", "method")
-SORT_KEY = ["family", "task", "model", "profile", "partition", "method"]
+# Runs are grouped by GROUP_KEY and their training settings (the settings' method-name tags included).
+_SETTINGS_KEY = ("selection", "data", "dp", "settings")
+SORT_KEY = ["family", "task", "model", "profile", "partition", "method", "selection", "data", "dp"]
 CENTRALIZED_PARTITION = "all"  # the `partition` of centralized rows (they train on all the data)
 TARGET_FRACTION = 0.9  # rounds_to_90: first round reaching this fraction of the centralized metric
 _EPS = 1e-12  # tolerance of the rounds_to_90 comparison against float rounding of 0.9 * centralized
@@ -102,14 +119,28 @@ def _seed_mean(values: dict[int, list[float]]) -> float:
     return _seed_stats(values)[0] if values else math.nan
 
 
-def _rounds_to_target(curve: list[dict[str, Any]], metric: str, target: float) -> float:
-    """First curve round whose `metric` reaches `target`; NaN if none does (or target is NaN)."""
+def _rounds_to_target(curve: list[dict[str, Any]], metric: str, target: float, higher: bool = True) -> float:
+    """First curve round whose `metric` reaches `target` (>= it, or <= it when lower is better); NaN if none
+    does (or target is NaN)."""
     if math.isnan(target):
         return math.nan
     for point in curve:
-        if point["metrics"][metric] >= target - _EPS:
+        value = point["metrics"][metric]
+        if (value >= target - _EPS) if higher else (value <= target + _EPS):
             return float(point["round"])
     return math.nan
+
+
+def _target(centralized: float, higher: bool) -> float:
+    """The rounds_to_90 target: 90% of centralized (x 0.9, or / 0.9 when lower is better)."""
+    return TARGET_FRACTION * centralized if higher else centralized / TARGET_FRACTION
+
+
+def _ratio_gap(mean: float, centralized: float, higher: bool) -> tuple[float, float]:
+    """(ratio, gap) oriented so that ratio 1.0 is as good as centralized and a positive gap is worse."""
+    if higher:
+        return (mean / centralized if centralized and not math.isnan(centralized) else math.nan), centralized - mean
+    return (centralized / mean if mean and not math.isnan(mean) else math.nan), mean - centralized
 
 
 def _facts(sub: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +148,10 @@ def _facts(sub: dict[str, Any]) -> dict[str, Any]:
     meta, r = sub["submission"], sub["result"]
     task, cfg, metric = r["task"], r["config"], r["task"]["primary_metric"]
     federated = r["kind"] == "federated"
+    settings = run_settings(r)
     return {
+        "selection": settings["selection"], "data": settings["data"], "dp": settings["dp"],
+        "settings": "+".join(settings["tags"]), "epsilon": settings["epsilon"], "mia_auc": settings["mia_auc"],
         "task": task["name"], "family": task["family"], "model": task["model"], "profile": meta["profile"],
         "partition": r["partition"]["name"] if federated else CENTRALIZED_PARTITION, "method": meta["method"],
         "federated": federated, "digest": r["partition"]["digest"] if federated else "",
@@ -135,7 +169,11 @@ def _empty_frame() -> pd.DataFrame:
 
 
 def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None = None) -> pd.DataFrame:
-    """One row per (task, family, model, profile, partition, method); columns exactly COLUMNS, sorted rows.
+    """One row per (task, family, model, profile, partition, method) and training settings (selection, data,
+    DP and their parameters: schema.run_settings); columns exactly COLUMNS, sorted rows.
+
+    The centralized baseline of a row is the mean of the centralized runs with default settings (no DP) of the
+    same task, model, data and profile; a centralized row with DP is compared with it like a federated row.
 
     `records`: submissions (wrapper form) or bare run JSONs, validated here. A run is canonical when its
     partition digest is in `canonical`; with `canonical` None, a submission's stored boolean
@@ -155,19 +193,23 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
     if not facts:
         return _empty_frame()
 
-    # Centralized baselines: (task, model, data fingerprint, profile) -> {seed: [final primary metric]}.
+    # Centralized baselines: (task, model, data fingerprint, profile) -> {seed: [final primary metric]};
+    # only centralized runs with default settings (no DP) are baselines.
     central: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for f in facts:
-        if not f["federated"]:
+        if not f["federated"] and not f["settings"]:
             central[(f["task"], f["model"], f["fingerprint"], f["profile"])][f["seed"]].append(f["final"])
 
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for f in facts:
-        groups[tuple(f[k] for k in GROUP_KEY)].append(f)
+        groups[tuple(f[k] for k in GROUP_KEY + _SETTINGS_KEY)].append(f)
 
     rows = []
-    for key, members in groups.items():
+    for full_key in sorted(groups):
+        members = groups[full_key]
+        key = full_key[:len(GROUP_KEY)]
         federated = members[0]["federated"]
+        higher = higher_is_better(members[0]["metric"])
         by_seed = lambda field: _by_seed(members, field)  # noqa: E731
         mean, std, n = _seed_stats(by_seed("final"))
         baseline: dict[int, list[float]] = defaultdict(list)
@@ -175,13 +217,12 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
             for seed, vals in central.get((key[0], key[2], fp, key[3]), {}).items():
                 baseline[seed] += vals
         cen = _seed_mean(baseline)
-        if federated:
-            ratio = mean / cen if cen and not math.isnan(cen) else math.nan
-            gap = cen - mean
+        if federated or members[0]["settings"]:
+            ratio, gap = _ratio_gap(mean, cen, higher)
         else:
             ratio, gap = 1.0, 0.0
-        target = TARGET_FRACTION * cen
-        reach = {s: [_rounds_to_target(m["curve"], m["metric"], target) for m in members if m["seed"] == s]
+        target = _target(cen, higher)
+        reach = {s: [_rounds_to_target(m["curve"], m["metric"], target, higher) for m in members if m["seed"] == s]
                  for s in {m["seed"] for m in members}}
         any_never = any(math.isnan(v) for vals in reach.values() for v in vals)
         digests = sorted({m["digest"] for m in members})
@@ -196,15 +237,21 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
             "client_p10": _seed_mean(by_seed("client_p10")), "client_std": _seed_mean(by_seed("client_std")),
             "upload_bytes_per_round": int(round(_seed_mean(by_seed("upload")))),
             "submitter": ", ".join(sorted({m["submitter"] for m in members})),
+            "selection": members[0]["selection"], "data": members[0]["data"], "dp": members[0]["dp"],
+            "epsilon": _seed_mean(_by_seed(members, "epsilon", skip_nan=True)),
+            "mia_auc": _seed_mean(_by_seed(members, "mia_auc", skip_nan=True)),
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
     return df.sort_values(SORT_KEY, kind="mergesort").reset_index(drop=True)
 
 
-def _by_seed(members: list[dict[str, Any]], field: str) -> dict[int, list[float]]:
+def _by_seed(members: list[dict[str, Any]], field: str, skip_nan: bool = False) -> dict[int, list[float]]:
+    """{seed: [field of each run]}; with skip_nan, runs without the value (NaN) are left out."""
     out: dict[int, list[float]] = defaultdict(list)
     for m in members:
-        out[m["seed"]].append(float(m[field]))
+        value = float(m[field])
+        if not (skip_nan and math.isnan(value)):
+            out[m["seed"]].append(value)
     return out
 
 

@@ -6,6 +6,12 @@ byte-identical across rebuilds from the same input: rows and records are sorted 
 formats, nothing carries a timestamp, and PNGs are saved without the "Software" metadata. Every file is
 written to a temp file and renamed into place.
 
+When any run uses a non-default client selection, continual data, differential privacy or the
+membership-inference audit, a "Trustworthy FL" section follows the family tables: per task, one row per
+partition and method (algorithm x selection x data x DP) with the primary metric, the client p10 and std,
+epsilon and the MIA AUC, and one plot (plots/trustworthy.png). Without such runs the board is as before.
+Rows are ordered best first by the metric's direction (lower first for perplexity or loss).
+
 index.html is self-contained: inline CSS, one inline script (click a column header to sort; numbers sort
 as numbers, a second click reverses), no external resource; plots are <img> tags with relative paths to
 the plots/ folder beside it. Every string that comes from the data is HTML-escaped, and a
@@ -27,11 +33,15 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-FAMILY_ORDER = ("text_classification", "sequence_tagging", "extractive_qa", "seq2seq")
+from .schema import default_method, higher_is_better
+
+FAMILY_ORDER = ("text_classification", "sequence_tagging", "extractive_qa", "seq2seq", "language_modeling")
 FAMILY_TITLES = {"text_classification": "Text classification", "sequence_tagging": "Sequence tagging",
-                 "extractive_qa": "Extractive question answering", "seq2seq": "Sequence to sequence"}
+                 "extractive_qa": "Extractive question answering", "seq2seq": "Sequence to sequence",
+                 "language_modeling": "Language modelling"}
 PLOTS_DIR = "plots"
-_PLOT_NAME = re.compile(r"^(ratio|alpha-.+|curves-.+)\.png$")
+TRUST_PNG = "trustworthy.png"
+_PLOT_NAME = re.compile(r"^(ratio|trustworthy|alpha-.+|curves-.+)\.png$")
 NA = "—"
 
 # (key, header, kind) of the per-task table; kind picks the cell formatter.
@@ -55,6 +65,36 @@ LEGEND = ("mean ± std over n seeds of the task's primary metric (fraction in [0
           "rounds to 90%: first round reaching 90% of centralized (mean over seeds); client p10: 10th-percentile "
           "client score; upload MB/round: bytes sent to the server per round (1 MB = 10^6 bytes); canonical ✓: "
           "the partition digest matches a recipe in partition/.")
+# Added to the legend when a lower-is-better metric (perplexity) is on the board.
+LOWER_LEGEND = (" Perplexity is lower-is-better: rows list the lowest first, ratio = centralized / federated "
+                "(1 = as good as centralized), gap = federated − centralized and rounds to 90% is the first round "
+                "at or below centralized / 0.9; client p10 is the 90th-percentile client perplexity (the worst "
+                "10% of clients).")
+
+# (key, header, kind) of the per-task tables of the trustworthy-FL section.
+TRUST_COLUMNS = (
+    ("partition", "partition", "text"),
+    ("method", "method", "text"),
+    ("selection", "selection", "text"),
+    ("data", "data", "text"),
+    ("dp", "DP", "text"),
+    ("mean", None, "score"),
+    ("client_p10", "client p10", "metric"),
+    ("client_std", "client std", "metric"),
+    ("epsilon", "ε", "epsilon"),
+    ("mia_auc", "MIA AUC", "ratio"),
+    ("profile", "profile", "text"),
+)
+TRUST_LEGEND = ("Runs with a non-default client selection (activity, power_of_choice with d candidates), continual "
+                "data (each client's examples arrive over A rounds, at most cap kept), differential privacy "
+                "(client-level DP-FedAvg: noise multiplier z, update clip S; example-level DP-SGD: z, per-example "
+                "clip C) or a membership-inference audit, next to the default runs of the same task and partition. "
+                "The method name carries these settings (e.g. fedavg+power_of_choice(d=8), "
+                "fedavg+dp-client(z=0.3,S=0.5)). client p10 / client std: the 10th-percentile client (the worst 10% of "
+                "clients do this well; for perplexity the 90th percentile) and the standard deviation of the "
+                "per-client test metric (fairness); ε: the accountant's epsilon at the run's delta (mean over "
+                "seeds; — without DP, ∞ without noise); MIA AUC: loss-threshold membership-inference attack on the "
+                "final model (0.5 = no leakage).")
 
 
 # ----------------------------------------------------------------------------------------------- values
@@ -97,6 +137,8 @@ def _sort_value(row: dict[str, Any], key: str, kind: str) -> str:
         return _text(row.get(key))
     if kind == "canonical":
         return "1" if _truthy(row.get(key)) else "0"
+    if kind == "epsilon" and _is_inf(row.get(key)):
+        return "1e308"  # sorts after every finite epsilon
     x = _num(row.get(key))
     return "" if math.isnan(x) else repr(x)
 
@@ -127,7 +169,18 @@ def _cell(row: dict[str, Any], key: str, kind: str) -> str:
     if kind == "megabytes":
         x = _num(value)
         return NA if math.isnan(x) else f"{x / 1e6:.3f}"
+    if kind == "epsilon":
+        if _is_inf(value):
+            return "∞"
+        return _fixed(value, 2)
     raise ValueError(f"unknown column kind {kind!r}")
+
+
+def _is_inf(value: Any) -> bool:
+    try:
+        return not isinstance(value, bool) and not _is_missing(value) and math.isinf(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _slug(name: str) -> str:
@@ -144,14 +197,22 @@ def _family_title(family: str) -> str:
     return FAMILY_TITLES.get(family, family or "other")
 
 
+def _higher(metric: str) -> bool:
+    """Whether larger is better for a row's metric ("a/b" when a row mixes metrics: larger unless all are lower)."""
+    names = [m for m in metric.split("/") if m] if metric else []
+    return not names or any(higher_is_better(m) for m in names)
+
+
 def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Table rows in a fixed order: family, task, best mean first, then every text column as a tie-break."""
+    """Table rows in a fixed order: family, task, best mean first (the highest, or the lowest for a lower-is-better
+    metric such as perplexity), then every text column as a tie-break."""
     rows = [{k: (None if _is_missing(v) else v) for k, v in rec.items()} for rec in df.to_dict(orient="records")]
 
     def key(row: dict[str, Any]):
         mean = _num(row.get("mean"))
+        sign = -1.0 if _higher(_text(row.get("metric"))) else 1.0
         return (_family_key(_text(row.get("family"))), _text(row.get("task")), math.isnan(mean),
-                -mean if not math.isnan(mean) else 0.0, _text(row.get("method")), _text(row.get("partition")),
+                sign * mean if not math.isnan(mean) else 0.0, _text(row.get("method")), _text(row.get("partition")),
                 _text(row.get("profile")), _text(row.get("model")), _text(row.get("submitter")),
                 _text(row.get("partition_digest")), json.dumps(row, sort_keys=True, default=str))
 
@@ -202,7 +263,7 @@ def _run_info(record: dict[str, Any]) -> dict[str, Any] | None:
     part = run.get("partition") or {}
     kind = _text(run.get("kind"))
     if method is None:
-        method = "centralized" if kind == "centralized" else (_text(cfg.get("algorithm")) or "?")
+        method = _text(default_method(run)) if kind == "centralized" or _text(cfg.get("algorithm")) else "?"
     part_method = _text(part.get("method")) or _text(cfg.get("partition"))
     part_name = _text(part.get("name")) or _text(cfg.get("partition"))
     alpha = _num(part.get("alpha")) if not _is_missing(part.get("alpha")) else _num(cfg.get("alpha"))
@@ -275,6 +336,7 @@ def _ratio_plot(rows: list[dict[str, Any]]) -> bytes | None:
     if not best:
         return None
     tasks = sorted(best)
+    lower_tasks = {_text(r.get("task")) for r in rows if not _higher(_text(r.get("metric")))}
     fig = _figure(8.0, 2.8 * len(tasks) + 0.4)
     axes = fig.subplots(len(tasks), 1, squeeze=False)[:, 0]
     for ax, task in zip(axes, tasks):
@@ -289,8 +351,9 @@ def _ratio_plot(rows: list[dict[str, Any]]) -> bytes | None:
         ax.axhline(1.0, color="black", lw=0.8, ls="--")
         ax.set_xticks(range(len(partitions)))
         ax.set_xticklabels([_label(short_partition(p)) for p in partitions], fontsize=7, rotation=20, ha="right")
-        ax.set_ylabel("federated / centralized")
-        ax.set_title(_label(f"{task} (best profile per bar)"), fontsize=9)
+        lower = task in lower_tasks
+        ax.set_ylabel("centralized / federated" if lower else "federated / centralized")
+        ax.set_title(_label(f"{task} (best profile per bar{'; lower metric is better' if lower else ''})"), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
@@ -345,8 +408,10 @@ def _curves_plot(task: str, runs: list[dict[str, Any]], centralized: float) -> b
         ax.plot(rounds, [_mean(lines[(method, partition)][r]) for r in rounds], marker="o", ms=2, lw=1.2,
                 color=f"C{j % 10}", ls=("-", "--", ":", "-.")[(j // 10) % 4], label=_label(f"{method} · {partition}"))
     if not math.isnan(centralized):
+        higher = higher_is_better(metric)
         ax.axhline(centralized, color="black", ls="--", lw=1, label="centralized (final)")
-        ax.axhline(0.9 * centralized, color="gray", ls=":", lw=1, label="90% of centralized")
+        ax.axhline(0.9 * centralized if higher else centralized / 0.9, color="gray", ls=":", lw=1,
+                   label="90% of centralized" if higher else "90% of centralized (centralized / 0.9)")
     ax.set_xlabel("round")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(_label(metric))
@@ -381,6 +446,107 @@ def _plots(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> tuple[dict
     return files, per_task, ("ratio.png" if ratio is not None else None)
 
 
+# ------------------------------------------------------------------------------------------ trustworthy
+
+def _is_trust_row(row: dict[str, Any]) -> bool:
+    """A row with a non-default client selection, continual data, DP or a membership-inference audit."""
+    return (_text(row.get("selection")) not in ("", "uniform") or _text(row.get("data")) == "continual"
+            or _text(row.get("dp")) not in ("", "none") or not math.isnan(_num(row.get("mia_auc")))
+            or not math.isnan(_num(row.get("epsilon"))) or _is_inf(row.get("epsilon")))
+
+
+def _trust_groups(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """[(task, metric, rows)] for each task with a trustworthy-FL row: every row of the task's partitions that
+    hold one (the default runs are the reference), by partition (centralized "all" last), best first within."""
+    out = []
+    for _, tasks in _grouped(rows):
+        for task, task_rows in tasks:
+            partitions = {_text(r.get("partition")) for r in task_rows if _is_trust_row(r)}
+            if not partitions:
+                continue
+            chosen = [r for r in task_rows if _text(r.get("partition")) in partitions]
+            chosen.sort(key=lambda r: (_text(r.get("partition")) == "all", _text(r.get("partition"))))  # stable
+            out.append((task, _metric_name(task_rows), chosen))
+    return out
+
+
+def _trust_labels(rows: list[dict[str, Any]]) -> list[str]:
+    """One legend label per row: method · partition (· profile when that alone would repeat a label)."""
+    labels = [f"{_text(r.get('method'))} · {short_partition(_text(r.get('partition')))}" for r in rows]
+    repeated = {label for label in labels if labels.count(label) > 1}
+    return [f"{label} · {_text(r.get('profile'))}" if label in repeated else label for label, r in zip(labels, rows)]
+
+
+def _trust_plot(groups: list[tuple[str, str, list[dict[str, Any]]]]) -> bytes | None:
+    """Per task (one row of panels): metric mean vs client p10 (fairness), vs MIA AUC and vs epsilon (privacy);
+    the MIA and epsilon panels only when some run has them. One point per row of the section's table."""
+    if not groups:
+        return None
+    all_rows = [r for _, _, rows in groups for r in rows]
+    panels = ["fairness"]
+    if any(not math.isnan(_num(r.get("mia_auc"))) for r in all_rows):
+        panels.append("mia")
+    if any(_num(r.get("epsilon")) > 0 for r in all_rows):
+        panels.append("epsilon")
+    fig = _figure(3.6 * len(panels) + 2.6, 3.0 * len(groups) + 0.4)
+    axes = fig.subplots(len(groups), len(panels), squeeze=False)
+    markers = ("o", "s", "^", "D", "v", "P", "X")
+    for i, (task, metric, rows) in enumerate(groups):
+        better = "higher" if _higher(metric) else "lower"
+        for j, panel in enumerate(panels):
+            ax = axes[i, j]
+            plotted = 0
+            for k, (row, label) in enumerate(zip(rows, _trust_labels(rows))):
+                mean = _num(row.get("mean"))
+                x, y = {"fairness": (mean, _num(row.get("client_p10"))),
+                        "mia": (_num(row.get("mia_auc")), mean),
+                        "epsilon": (_num(row.get("epsilon")), mean)}[panel]
+                if math.isnan(x) or math.isnan(y) or (panel == "epsilon" and not x > 0):
+                    continue
+                ax.scatter([x], [y], s=30, color=f"C{k % 10}", marker=markers[(k // 10) % len(markers)],
+                           label=_label(label), zorder=3)
+                plotted += 1
+            if panel == "fairness":
+                ax.set_xlabel(_label(f"{metric}, mean over seeds ({better} is better)"), fontsize=8)
+                ax.set_ylabel("client p10 (10th-percentile client)", fontsize=8)
+                ax.set_title(_label(f"{task}: fairness"), fontsize=9)
+                if plotted:  # the diagonal where every client would do as well as the mean (kept out of the limits)
+                    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+                    ax.plot([x0, x1], [x0, x1], color="gray", ls=":", lw=1, label="p10 = mean")
+                    ax.set_xlim(x0, x1)
+                    ax.set_ylim(y0, y1)
+            elif panel == "mia":
+                ax.set_xlabel("membership-inference AUC (0.5 = no leakage)", fontsize=8)
+                ax.set_ylabel(_label(metric), fontsize=8)
+                ax.set_title(_label(f"{task}: {metric} vs MIA AUC"), fontsize=9)
+                if plotted:
+                    ax.axvline(0.5, color="gray", ls=":", lw=1)
+            else:
+                ax.set_xscale("log")
+                ax.set_xlabel("ε (log scale; smaller = more private)", fontsize=8)
+                ax.set_ylabel(_label(metric), fontsize=8)
+                ax.set_title(_label(f"{task}: {metric} vs ε"), fontsize=9)
+            if not plotted:
+                ax.text(0.5, 0.5, {"fairness": "no federated runs", "mia": "no runs with --mia",
+                                   "epsilon": "no DP runs"}[panel], ha="center", va="center", transform=ax.transAxes,
+                        fontsize=8, color="gray")
+                ax.set_xticks([])
+                ax.set_yticks([])
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        handles, labels = [], []
+        for ax in axes[i]:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+        if handles:
+            axes[i, -1].legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                               frameon=False)
+    fig.tight_layout()
+    return _png(fig)
+
+
 # --------------------------------------------------------------------------------------------- markdown
 
 def _md(text: str) -> str:
@@ -388,11 +554,21 @@ def _md(text: str) -> str:
     return html.escape(text, quote=False).replace("|", "\\|").replace("`", "\\`")
 
 
-def _markdown(groups, per_task: dict[str, list[str]], ratio_png: str | None, n_runs: int) -> str:
+def _md_table(rows: list[dict[str, Any]], columns, metric: str) -> list[str]:
+    headers = [h if h is not None else f"{metric} (mean ± std)" for _, h, _ in columns]
+    out = ["| " + " | ".join(_md(h) for h in headers) + " |",
+           "|" + "|".join("---" if kind in ("text", "canonical") else "---:" for _, _, kind in columns) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(_md(_cell(row, key, kind)) for key, _, kind in columns) + " |")
+    return out
+
+
+def _markdown(groups, per_task: dict[str, list[str]], ratio_png: str | None, n_runs: int, legend: str = LEGEND,
+              trust=(), trust_png: str | None = None) -> str:
     out = ["# fednlp-bench leaderboard", "",
            "Federated vs centralized NLP: one table per task, grouped by task family. "
            "Generated by `fednlp-bench leaderboard build`; do not edit by hand.", "",
-           f"_{LEGEND}_", ""]
+           f"_{legend}_", ""]
     n_rows = sum(len(rows) for _, tasks in groups for _, rows in tasks)
     out += [f"{n_rows} leaderboard rows from {n_runs} runs. Interactive page: [index.html](index.html).", ""]
     if ratio_png:
@@ -404,15 +580,19 @@ def _markdown(groups, per_task: dict[str, list[str]], ratio_png: str | None, n_r
         for task, rows in tasks:
             metric = _metric_name(rows)
             out += [f"### {_md(task)}", ""]
-            headers = [h if h is not None else f"{metric} (mean ± std)" for _, h, _ in COLUMNS]
-            out.append("| " + " | ".join(_md(h) for h in headers) + " |")
-            out.append("|" + "|".join("---" if kind in ("text", "canonical") else "---:" for _, _, kind in COLUMNS) + "|")
-            for row in rows:
-                out.append("| " + " | ".join(_md(_cell(row, key, kind)) for key, _, kind in COLUMNS) + " |")
+            out += _md_table(rows, COLUMNS, metric)
             out.append("")
             for name in per_task.get(task, []):
                 what = "metric vs alpha" if name.startswith("alpha-") else "learning curves"
                 out += [f"![{_md(task)}: {what}]({PLOTS_DIR}/{name})", ""]
+    if trust:
+        out += ["## Trustworthy FL", "", f"_{TRUST_LEGEND}_", ""]
+        if trust_png:
+            out += [f"![fairness and privacy per task and method]({PLOTS_DIR}/{trust_png})", ""]
+        for task, metric, rows in trust:
+            out += [f"### {_md(task)}: fairness and privacy", ""]
+            out += _md_table(rows, TRUST_COLUMNS, metric)
+            out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -488,7 +668,29 @@ def _e(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _html(groups, per_task: dict[str, list[str]], ratio_png: str | None, n_runs: int) -> str:
+def _html_table(rows: list[dict[str, Any]], columns, metric: str) -> list[str]:
+    out = ['<div class="scroll"><table class="board">']
+    headers = [h if h is not None else f"{metric} (mean ± std)" for _, h, _ in columns]
+    out.append("<thead><tr>" + "".join(f'<th scope="col" tabindex="0">{_e(h)}</th>' for h in headers)
+               + "</tr></thead>")
+    out.append("<tbody>")
+    for row in rows:
+        cells = []
+        for key, _, kind in columns:
+            classes = "num" if kind not in ("text", "canonical") else ""
+            if kind == "canonical" and not _truthy(row.get(key)):
+                classes = "canonical-no"
+            cls = f' class="{classes}"' if classes else ""
+            cells.append(f'<td{cls} data-sort="{_e(_sort_value(row, key, kind))}">'
+                         f"{_e(_cell(row, key, kind))}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody>")
+    out.append("</table></div>")
+    return out
+
+
+def _html(groups, per_task: dict[str, list[str]], ratio_png: str | None, n_runs: int, legend: str = LEGEND,
+          trust=(), trust_png: str | None = None) -> str:
     script_hash = base64.b64encode(hashlib.sha256(_JS.encode()).digest()).decode()
     csp = (f"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
            "base-uri 'none'; form-action 'none'")
@@ -498,7 +700,7 @@ def _html(groups, per_task: dict[str, list[str]], ratio_png: str | None, n_runs:
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            "<title>fednlp-bench leaderboard</title>", f"<style>\n{_CSS}\n</style>", "</head>", "<body>",
            "<h1>fednlp-bench leaderboard</h1>",
-           f'<p class="legend">{_e(LEGEND)} Click a column header to sort; click again to reverse.</p>',
+           f'<p class="legend">{_e(legend)} Click a column header to sort; click again to reverse.</p>',
            f"<p>{n_rows} leaderboard rows from {n_runs} runs.</p>"]
     if ratio_png:
         out.append(_figure_html(f"{PLOTS_DIR}/{ratio_png}", "federated / centralized ratio per task and method"))
@@ -509,26 +711,18 @@ def _html(groups, per_task: dict[str, list[str]], ratio_png: str | None, n_runs:
         for task, rows in tasks:
             metric = _metric_name(rows)
             out.append(f"<h3>{_e(task)}</h3>")
-            out.append('<div class="scroll"><table class="board">')
-            headers = [h if h is not None else f"{metric} (mean ± std)" for _, h, _ in COLUMNS]
-            out.append("<thead><tr>" + "".join(f'<th scope="col" tabindex="0">{_e(h)}</th>' for h in headers)
-                       + "</tr></thead>")
-            out.append("<tbody>")
-            for row in rows:
-                cells = []
-                for key, _, kind in COLUMNS:
-                    classes = "num" if kind not in ("text", "canonical") else ""
-                    if kind == "canonical" and not _truthy(row.get(key)):
-                        classes = "canonical-no"
-                    cls = f' class="{classes}"' if classes else ""
-                    cells.append(f'<td{cls} data-sort="{_e(_sort_value(row, key, kind))}">'
-                                 f"{_e(_cell(row, key, kind))}</td>")
-                out.append("<tr>" + "".join(cells) + "</tr>")
-            out.append("</tbody>")
-            out.append("</table></div>")
+            out += _html_table(rows, COLUMNS, metric)
             for name in per_task.get(task, []):
                 what = "metric vs alpha" if name.startswith("alpha-") else "learning curves"
                 out.append(_figure_html(f"{PLOTS_DIR}/{name}", f"{task}: {what}"))
+    if trust:
+        out.append('<h2 id="trustworthy-fl">Trustworthy FL</h2>')
+        out.append(f'<p class="legend">{_e(TRUST_LEGEND)}</p>')
+        if trust_png:
+            out.append(_figure_html(f"{PLOTS_DIR}/{trust_png}", "fairness and privacy per task and method"))
+        for task, metric, rows in trust:
+            out.append(f"<h3>{_e(task)}: fairness and privacy</h3>")
+            out += _html_table(rows, TRUST_COLUMNS, metric)
     out += [f"<script>{_JS}</script>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
 
@@ -564,6 +758,11 @@ def build_board(df: pd.DataFrame, records: list[dict[str, Any]], out_folder) -> 
     groups = _grouped(rows)
     runs = _runs(records)
     pngs, per_task, ratio_png = _plots(rows, runs)
+    trust = _trust_groups(rows)
+    trust_png = _trust_plot(trust)
+    if trust_png is not None:
+        pngs[TRUST_PNG] = trust_png
+    legend = LEGEND + (LOWER_LEGEND if any(not _higher(_text(r.get("metric"))) for r in rows) else "")
     written: list[Path] = []
     for name in sorted(pngs):
         _atomic_write(plots_dir / name, pngs[name])
@@ -571,6 +770,9 @@ def build_board(df: pd.DataFrame, records: list[dict[str, Any]], out_folder) -> 
     for stale in sorted(plots_dir.iterdir()):
         if stale.is_file() and _PLOT_NAME.match(stale.name) and stale.name not in pngs:
             stale.unlink()
-    _atomic_write(out / "README.md", _markdown(groups, per_task, ratio_png, len(runs)).encode("utf-8"))
-    _atomic_write(out / "index.html", _html(groups, per_task, ratio_png, len(runs)).encode("utf-8"))
+    trust_name = TRUST_PNG if trust_png is not None else None
+    _atomic_write(out / "README.md", _markdown(groups, per_task, ratio_png, len(runs), legend, trust,
+                                               trust_name).encode("utf-8"))
+    _atomic_write(out / "index.html", _html(groups, per_task, ratio_png, len(runs), legend, trust,
+                                            trust_name).encode("utf-8"))
     return written + [out / "README.md", out / "index.html"]

@@ -3,6 +3,10 @@
 `validate_result` never raises on malformed input: it returns every problem it can find (empty = valid).
 `check_result` raises UserError with the first one. `as_submission` turns a bare run JSON or a
 `{"submission": ..., "result": ...}` wrapper into the wrapper form with every metadata field filled.
+
+`run_settings` reads a run's trustworthy-FL settings (client selection, continual data, differential
+privacy, membership-inference audit) with defaults for every key an older result lacks, and
+`default_method` names a run by its algorithm plus its non-default settings (see METHOD_NAME_FORMAT).
 """
 from __future__ import annotations
 
@@ -23,8 +27,10 @@ FAMILY_METRICS: dict[str, tuple[str, ...]] = {
     "sequence_tagging": ("precision", "recall", "f1", "accuracy"),
     "extractive_qa": ("exact_match", "f1"),
     "seq2seq": ("rouge1", "rouge2", "rougeL"),
+    "language_modeling": ("perplexity", "token_accuracy"),  # perplexity: lower is better, any value >= 0
 }
 CLIENT_STATS = ("mean", "std", "min", "p10", "median", "max")
+DP_LEVELS = ("client", "example")
 DEFAULT_SUBMITTER = "fednlp-bench"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -69,25 +75,61 @@ def _check_keys(obj: dict[str, Any], spec: dict[str, tuple[type, ...]], prefix: 
     return problems
 
 
-def _metric_problem(name: str, value: Any) -> str | None:
-    """None if `value` is a finite fraction in [0, 1], else the problem (null is how NaN is written)."""
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of `metric` is better (tasks.spec.higher_is_better; False for perplexity, loss).
+
+    Imported on first use: the tasks package imports torch, which reading the schema does not need.
+    """
+    from ..tasks.spec import higher_is_better as _higher
+
+    return _higher(metric)
+
+
+def _metric_problem(name: str, value: Any, metric: str = "") -> str | None:
+    """None if `value` is a finite fraction in [0, 1] (for a lower-is-better metric such as perplexity: a
+    finite number >= 0), else the problem (null is how NaN is written)."""
     if value is None:
         return f"{name} is null (NaN)"
     if not _is(value, (int, float)):
         return f"{name} must be a number (got {type(value).__name__})"
     if not math.isfinite(value):
         return f"{name} is {value} (not finite)"
+    if metric and not higher_is_better(metric):
+        return None if value >= 0.0 else f"{name} = {value!r} is negative"
     if not 0.0 <= value <= 1.0:
         return f"{name} = {value!r} is outside [0, 1]"
     return None
 
 
-def _check_metric_dict(values: Any, names: list[str], where: str) -> list[str]:
+def _check_metric_dict(values: Any, names: list[str], where: str, metric: str | None = None) -> list[str]:
+    """The metrics `names` of `values`, each checked for its own range (or `metric`'s: per-client statistics)."""
     if not isinstance(values, dict):
         return [f"'{where}' must be an object of metrics"]
     if sorted(values) != sorted(names):
         return [f"'{where}' has metrics {sorted(values)}, expected the task's {sorted(names)}"]
-    return [p for m in names if (p := _metric_problem(f"{where}.{m}", values[m])) is not None]
+    return [p for m in names if (p := _metric_problem(f"{where}.{m}", values[m], metric or m)) is not None]
+
+
+def _optional_blocks_problems(record: dict[str, Any]) -> list[str]:
+    """The optional "privacy" and "membership_inference" blocks: absent or null, or well-formed."""
+    problems = []
+    privacy = record.get("privacy")
+    if privacy is not None:
+        if not isinstance(privacy, dict):
+            problems.append(f"'privacy' must be an object or null (got {type(privacy).__name__})")
+        else:
+            if "level" in privacy and privacy["level"] not in DP_LEVELS:
+                problems.append(f"privacy.level '{privacy['level']}' is not one of {', '.join(DP_LEVELS)}")
+            eps = privacy.get("epsilon")
+            if eps is not None and not (_is(eps, (int, float)) and eps >= 0):  # inf: no formal guarantee (z = 0)
+                problems.append(f"privacy.epsilon must be a number >= 0 (got {eps!r})")
+    mia = record.get("membership_inference")
+    if mia is not None:
+        if not isinstance(mia, dict):
+            problems.append(f"'membership_inference' must be an object or null (got {type(mia).__name__})")
+        elif (p := _metric_problem("membership_inference.auc", mia.get("auc"))) is not None:
+            problems.append(p)
+    return problems
 
 
 def _version_problem(version: Any) -> str | None:
@@ -161,7 +203,8 @@ def validate_result(record: Any) -> list[str]:
             problems.append(f"'clients' has metrics {sorted(clients)}, expected the task's {sorted(names)}")
         else:
             for m in names:
-                problems += _check_metric_dict(clients[m], list(CLIENT_STATS), f"clients.{m}")
+                problems += _check_metric_dict(clients[m], list(CLIENT_STATS), f"clients.{m}", metric=m)
+    problems += _optional_blocks_problems(record)
 
     # Config consistency.
     # A user's own card (--task path/to/card.yaml) names the task inside the card, so only built-in names must match.
@@ -217,9 +260,84 @@ def default_profile(result: dict[str, Any]) -> str:
     return f"{cfg['model']}, {cfg['rounds']} rounds, max_train {cfg.get('max_train') or 'all'}"
 
 
+METHOD_NAME_FORMAT = """\
+<algorithm>[+<selection>][+continual(A=<rounds>[,cap=<examples>])][+dp-client(z=<z>,S=<clip>)][+dp-example(z=<z>,C=<clip>)]
+  algorithm: config.algorithm (fedavg, fedprox, fedopt) or centralized
+  selection: activity, or power_of_choice(d=<candidates>) (d defaults to 2 x clients per round, at most the clients);
+             uniform, the default, adds nothing
+  continual: --continual-rounds A and --storage-cap (",cap=..." only when set)
+  dp-client: client-level DP-FedAvg, noise multiplier z (--dp-noise-multiplier) and update clip S (--dp-clip)
+  dp-example: example-level DP-SGD, noise multiplier z (--dp-sgd-noise-multiplier) and per-example clip C (--dp-sgd-clip)
+  numbers as Python writes them (1.0, 0.3, 8); a run with every default setting is named by its algorithm alone"""
+
+
+def _number(value: Any) -> str:
+    """A setting's value in a method name: ints as ints, floats by their shortest repr (1.0, 0.3, 1e-05)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return str(value) if isinstance(value, int) else repr(float(value))
+
+
+def _dp_setting(cfg: dict[str, Any], privacy: dict[str, Any], level: str) -> tuple[Any, Any] | None:
+    """(noise multiplier, clip) of one DP level from the config, else from a privacy block of that level."""
+    clip_key, noise_key = ("dp_clip", "dp_noise_multiplier") if level == "client" else \
+        ("dp_sgd_clip", "dp_sgd_noise_multiplier")
+    if cfg.get(clip_key) is not None:
+        return cfg.get(noise_key) if cfg.get(noise_key) is not None else 0.0, cfg[clip_key]
+    if privacy.get("level") == level:
+        return privacy.get("noise_multiplier"), privacy.get("clip")
+    return None
+
+
+def run_settings(result: dict[str, Any]) -> dict[str, Any]:
+    """The trustworthy-FL settings of a run (every key an older result lacks takes its default).
+
+    Returns {"selection": "uniform" | "activity" | "power_of_choice" ("" for centralized runs),
+    "data": "static" | "continual", "dp": "none" | "client" | "example" | "client+example",
+    "epsilon": float (NaN without DP or without a privacy block, inf when the block's epsilon is null: an
+    infinite epsilon, written as null), "mia_auc": float (NaN without a membership-inference audit),
+    "tags": the method-name tags of the non-default settings, in METHOD_NAME_FORMAT's order}.
+    """
+    cfg = result.get("config") if isinstance(result.get("config"), dict) else {}
+    privacy = result.get("privacy") if isinstance(result.get("privacy"), dict) else {}
+    federated = result.get("kind") != "centralized"
+    tags: list[str] = []
+    selection = str(cfg.get("selection") or "uniform") if federated else ""
+    if selection == "power_of_choice":
+        per_round = cfg.get("clients_per_round") or 0
+        d = cfg.get("selection_candidates") or 2 * per_round
+        if isinstance(cfg.get("clients"), int) and isinstance(d, int):
+            d = min(d, cfg["clients"])
+        tags.append(f"power_of_choice(d={_number(d)})")
+    elif selection not in ("uniform", ""):
+        tags.append(selection)
+    continual = cfg.get("continual_rounds")
+    if continual:
+        cap = cfg.get("storage_cap")
+        tags.append(f"continual(A={_number(continual)}" + (f",cap={_number(cap)})" if cap else ")"))
+    levels = []
+    for level, clip_name in (("client", "S"), ("example", "C")):
+        dp = _dp_setting(cfg, privacy, level)
+        if dp is not None:
+            levels.append(level)
+            tags.append(f"dp-{level}(z={_number(dp[0])},{clip_name}={_number(dp[1])})")
+    eps = privacy.get("epsilon", math.nan)
+    if eps is None:  # result files write an infinite epsilon (noise multiplier 0: no guarantee) as null
+        eps = math.inf
+    mia = result.get("membership_inference") if isinstance(result.get("membership_inference"), dict) else {}
+    auc = mia.get("auc")
+    return {"selection": selection, "data": "continual" if continual else "static", "dp": "+".join(levels) or "none",
+            "epsilon": float(eps) if levels and _is(eps, (int, float)) else math.nan,
+            "mia_auc": float(auc) if _is(auc, (int, float)) else math.nan, "tags": tags}
+
+
 def default_method(result: dict[str, Any]) -> str:
-    """config.algorithm for a federated run, "centralized" for a centralized one."""
-    return "centralized" if result["kind"] == "centralized" else str(result["config"]["algorithm"])
+    """The method name of a run without one: its algorithm ("centralized" for a centralized run) followed by
+    "+<tag>" for each non-default training setting, e.g. "fedavg+power_of_choice(d=8)+dp-client(z=0.3,S=0.5)"
+    (METHOD_NAME_FORMAT). A run with default settings (every run before these settings existed) keeps the
+    bare algorithm name, so runs that train differently are never averaged into one row."""
+    base = "centralized" if result.get("kind") == "centralized" else str((result.get("config") or {}).get("algorithm"))
+    return "+".join([base, *run_settings(result)["tags"]])
 
 
 def as_submission(obj: Any, where: str) -> dict[str, Any]:

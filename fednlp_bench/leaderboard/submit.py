@@ -14,6 +14,7 @@ from ..errors import UserError
 
 SUBMISSIONS = "submissions"
 MAX_LABEL = 80
+MAX_METHOD_LABEL = 160  # default method names carry the run's non-default settings (schema.METHOD_NAME_FORMAT)
 _BAD_LABEL = re.compile(r"[<>\x00-\x1f\x7f]")
 
 
@@ -23,11 +24,13 @@ def content_hash(result: dict[str, Any]) -> str:
 
 
 def check_label(value: Any, what: str) -> str:
-    """A submitter/method/profile string: non-empty, at most 80 characters, no markup or control characters."""
+    """A submitter/method/profile string: non-empty, at most 80 characters (a method 160), no markup or control
+    characters."""
     if not isinstance(value, str) or not value.strip():
         raise UserError(f"the {what} is empty", f"pass --{what} with a short name")
-    if len(value) > MAX_LABEL:
-        raise UserError(f"the {what} is {len(value)} characters long (at most {MAX_LABEL})", f"shorten --{what}")
+    limit = MAX_METHOD_LABEL if what == "method" else MAX_LABEL
+    if len(value) > limit:
+        raise UserError(f"the {what} is {len(value)} characters long (at most {limit})", f"shorten --{what}")
     if _BAD_LABEL.search(value):
         raise UserError(f"the {what} {value!r} contains '<', '>' or a control character",
                         f"use plain text for --{what}")
