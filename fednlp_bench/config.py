@@ -57,6 +57,8 @@ class RunConfig:
     dp_clip: float | None = None  # client-level DP-FedAvg: clip each client's delta to this L2 norm (None: off)
     dp_noise_multiplier: float = 0.0  # noise std on the sum of clipped deltas = multiplier * clip
     dp_delta: float = 1e-5  # the delta of the reported (epsilon, delta)
+    dp_sgd_clip: float | None = None  # example-level DP-SGD in local training: clip each example's gradient (None: off)
+    dp_sgd_noise_multiplier: float = 0.0  # DP-SGD noise std on the sum of clipped per-example gradients / clip
     continual_rounds: int | None = None  # continual data: each client's examples arrive over rounds 1..this
     storage_cap: int | None = None  # continual data: a client keeps at most this many newest examples
     mia: bool = False  # after training, run the loss-threshold membership-inference attack on the final model
@@ -192,6 +194,7 @@ class RunConfig:
             if self.selection != "uniform":
                 raise UserError(f"DP accounting assumes uniform client sampling (got --selection {self.selection})",
                                 "use --selection uniform with --dp-clip")
+        self._validate_dp_sgd()
         for flag, value in {"continual-rounds": self.continual_rounds, "storage-cap": self.storage_cap}.items():
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")
@@ -203,6 +206,37 @@ class RunConfig:
         if self.max_length is not None and self.max_length < 8:
             raise UserError(f"--max-length must be at least 8 (got {self.max_length})", "pass --max-length 64 or more")
         check_output_dir(self.output)
+
+
+    def _validate_dp_sgd(self) -> None:
+        """Example-level DP-SGD settings (fl/dp_sgd.py)."""
+        if self.dp_sgd_clip is None:
+            if self.dp_sgd_noise_multiplier:
+                raise UserError("--dp-sgd-noise-multiplier needs --dp-sgd-clip", "add --dp-sgd-clip, e.g. 1.0")
+            return
+        from .fl.dp_sgd import SUPPORTED_FAMILIES
+        from .tasks.registry import get_spec
+
+        if not self.dp_sgd_clip > 0:
+            raise UserError(f"--dp-sgd-clip must be > 0 (got {self.dp_sgd_clip})", "pass a positive clip norm such as 1.0")
+        if not self.dp_sgd_noise_multiplier >= 0:
+            raise UserError(f"--dp-sgd-noise-multiplier must be >= 0 (got {self.dp_sgd_noise_multiplier})",
+                            "pass 0 (clipping only) or a positive multiplier such as 1.0")
+        if not 0 < self.dp_delta < 1:
+            raise UserError(f"--dp-delta must lie in (0, 1) (got {self.dp_delta})", "pass e.g. 1e-5")
+        if self.dp_clip is not None:
+            raise UserError("--dp-clip (client level) and --dp-sgd-clip (example level) cannot be combined",
+                            "pass one of them")
+        if self.algorithm != "centralized" and self.selection != "uniform":
+            raise UserError(f"DP-SGD accounting assumes uniform client selection (got --selection {self.selection})",
+                            "use --selection uniform with --dp-sgd-clip")
+        if self.compile:
+            raise UserError("--compile cannot be combined with --dp-sgd-clip (per-example gradients use torch.func)",
+                            "leave out --compile")
+        family = get_spec(self.task).family
+        if family not in SUPPORTED_FAMILIES:
+            raise UserError(f"--dp-sgd-clip supports {', '.join(SUPPORTED_FAMILIES)} tasks, not {family}",
+                            "use client-level --dp-clip for this task")
 
 
 def check_output_dir(path: str) -> None:

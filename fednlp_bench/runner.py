@@ -16,6 +16,7 @@ from .fl.client import ClientConfig
 from .fl.checkpoint import stop_on_sigterm
 from .fl.distributed import RankInfo, init_distributed, shutdown
 from .fl.continual import ContinualStreams
+from .fl.dp_sgd import check_family, example_privacy_record
 from .fl.privacy import ClientDP, client_level_epsilon
 from .fl.simulation import Checkpointing, FLConfig, RunOutput, pick_device, run_federated
 from .fl.strategies import ServerConfig
@@ -46,7 +47,8 @@ def build_task(cfg: RunConfig) -> Task:
 
 def client_config(cfg: RunConfig) -> ClientConfig:
     return ClientConfig(optimizer=cfg.client_optimizer, lr=cfg.client_lr, local_epochs=cfg.local_epochs,
-                        batch_size=cfg.batch_size, mu=cfg.mu, precision=cfg.precision)
+                        batch_size=cfg.batch_size, mu=cfg.mu, precision=cfg.precision, dp_sgd_clip=cfg.dp_sgd_clip,
+                        dp_sgd_noise_multiplier=cfg.dp_sgd_noise_multiplier)
 
 
 def data_seed(cfg: RunConfig) -> int:
@@ -130,8 +132,12 @@ def fl_config(rc: RunConfig, train_parts: list[np.ndarray] | None = None) -> FLC
                     if rc.continual_rounds and train_parts is not None else None)
 
 
-def privacy_record(rc: RunConfig) -> dict[str, Any] | None:
-    """Client-level (epsilon, delta) of a DP-FedAvg run by opacus's RDP accountant; None without DP."""
+def privacy_record(rc: RunConfig, client_steps: dict[int, dict[int, int]] | None = None) -> dict[str, Any] | None:
+    """(epsilon, delta) by opacus's RDP accountant: client level (DP-FedAvg), or example level (DP-SGD: the worst
+    client's epsilon from the local steps each client took, `client_steps`); None without DP."""
+    if rc.dp_sgd_clip is not None:
+        return example_privacy_record(rc.dp_sgd_clip, rc.dp_sgd_noise_multiplier, rc.dp_delta, rc.batch_size,
+                                      client_steps or {})
     if rc.dp_clip is None:
         return None
     q = rc.clients_per_round / rc.clients
@@ -176,6 +182,8 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     with `resume` it continues from the latest checkpoint of the same settings.
     """
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
+    if rc.dp_sgd_clip is not None:
+        check_family(task)
     part = make_partition_for(rc, task)
     rc.clients = part.num_clients  # natural: the number of ids kept
     parts = {"train": part.train, "test": part.test}
@@ -195,7 +203,7 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
               "partition": partition_record(rc, task, part), **output_record(out),
               "clients": per_client_metrics(task, out.predictions, parts["test"]),
               "upload_bytes_per_client_per_round": out.upload_bytes,
-              "privacy": privacy_record(rc),
+              "privacy": privacy_record(rc, out.client_steps),
               "membership_inference": membership_record(rc, task, out.weights, trained_ids(part, out.curve,
                                                                                           rc.eval_every), ranks.device),
               "execution": {"backend": rc.backend, "world_size": ranks.world, "device": str(ranks.device),
@@ -213,11 +221,14 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     """The centralized baseline; by default as many passes over the data as the matching FL run."""
     cfg.algorithm = "centralized"
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
+    if rc.dp_sgd_clip is not None:
+        check_family(task)
     passes = centralized_passes(rc)
     out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
                           compile=rc.compile)
     record = {"kind": "centralized", "config": {**rc.to_dict(), "epochs": passes}, "seed": rc.seed,
               "task": task_record(rc, task), **output_record(out), "upload_bytes_per_client_per_round": 0,
+              **({"privacy": privacy_record(rc, out.client_steps)} if rc.dp_sgd_clip is not None else {}),
               "membership_inference": membership_record(rc, task, out.weights, np.arange(task.num_examples("train")),
                                                         pick_device(rc.device))}
     record["path"] = str(write_result(record, rc.output))

@@ -60,3 +60,11 @@ def test_distributed_benchmark_finds_identical_weights():
     out = run_bench("benchmarks/distributed_speed.py", "--rounds", "2", "--clients", "4", "--per-round", "2")
     row = next(line for line in out.splitlines() if line.startswith("| torchrun"))
     assert row.split("|")[7].strip() == "0", out  # max abs diff vs the 1-thread in-process run
+
+
+def test_dp_sgd_benchmark_reports_step_ratios():
+    out = run_bench("benchmarks/dp_sgd_speed.py", "--models", "tiny", "--batch-size", "8", "--repeats", "1",
+                    "--threads", "1")
+    row = next(line for line in out.splitlines() if line.startswith("| tiny"))
+    vectorised, naive = (float(x) for x in row.strip(" |").split("|")[-2:])
+    assert 0 < vectorised < naive, out  # the vectorised DP step beats the per-example loop

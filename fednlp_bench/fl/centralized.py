@@ -40,13 +40,16 @@ def run_centralized(
     done = 0
     for epoch in bar:
         batches = batch_order(ids, client.batch_size, 1, rng)[: total_steps - done]
-        loss = train_steps(task, train_model, flat, batches, client, device)
+        loss = train_steps(task, train_model, flat, batches, client, device,
+                           seed=int(np.random.SeedSequence([seed, epoch, 0xCE]).generate_state(1)[0]))
         done += len(batches)
         preds, metrics = evaluate(task, model, device)
         out.curve.append({"round": epoch, "passes": done / steps_per_pass, "metrics": metrics, "train_loss": loss,
                           "wall_time_s": time.perf_counter() - start})
         out.predictions, out.final = preds, metrics
         bar.set_postfix({task.primary_metric: f"{metrics[task.primary_metric]:.3f}"})
+    if client.dp_sgd_clip is not None:  # DP-SGD accounting: one data holder, `done` steps at rate B/n
+        out.client_steps = {0: {n: done}}
     out.weights = flat.get()
     out.wall_time_s = time.perf_counter() - start
     return out

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..tasks.base import Task
+from . import dp_sgd
 from .params import FlatParams
 
 
@@ -23,6 +24,8 @@ class ClientConfig:
     weight_decay: float = 0.0
     max_grad_norm: float | None = None
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward pass; meant for GPUs)
+    dp_sgd_clip: float | None = None  # example-level DP-SGD: clip each example's gradient to this L2 norm (None: off)
+    dp_sgd_noise_multiplier: float = 0.0  # DP-SGD noise std on the sum of clipped gradients = multiplier * clip
 
 
 @dataclass
@@ -65,6 +68,7 @@ def train_steps(
     cfg: ClientConfig,
     device: torch.device,
     anchor: torch.Tensor | None = None,
+    seed: int = 0,
 ) -> float:
     """Run one optimizer step per batch; with `anchor` and mu > 0 also take the proximal step lr*mu*(w - anchor).
 
@@ -73,17 +77,28 @@ def train_steps(
     loss gradient. For AdamW it keeps the pull proportional to the distance: added to the gradient, Adam's
     per-coordinate normalisation blew mu*(w - anchor) up to full lr-sized steps wherever the loss gradient was
     small, and the tiny model never left its initial plateau (demo: FedProx stayed at chance even with mu 0.001).
+
+    With `cfg.dp_sgd_clip` each step's gradient is the DP-SGD one (fl/dp_sgd.py), its noise seeded by (seed, step).
     """
     model.train()
     opt = make_optimizer(flat.params, cfg)
     proximal = anchor is not None and cfg.mu > 0
+    private = None
+    if cfg.dp_sgd_clip is not None:
+        dp_sgd.check_family(task)
+        private = dp_sgd.PerExampleGrads(task, model, flat.params, cfg.precision)
+        dp = dp_sgd.ExampleDP(cfg.dp_sgd_clip, cfg.dp_sgd_noise_multiplier)
     total = 0.0
-    for idx in batches:
+    for step, idx in enumerate(batches):
         batch = {k: v.to(device) for k, v in task.batch("train", idx).items()}
         opt.zero_grad(set_to_none=True)
-        with autocast(device, cfg.precision):
-            loss = task.loss(model, batch)
-        loss.backward()
+        if private is not None:
+            loss = dp_sgd.dp_sgd_step(private, task, model, flat.params, batch, dp, cfg.batch_size,
+                                      dp_sgd.noise_generator(seed, step), cfg.precision)
+        else:
+            with autocast(device, cfg.precision):
+                loss = task.loss(model, batch)
+            loss.backward()
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(flat.params, cfg.max_grad_norm)
         if proximal:
@@ -112,6 +127,6 @@ def client_update(
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     batches = batch_order(ids, cfg.batch_size, cfg.local_epochs, rng)
-    loss = train_steps(task, model, flat, batches, cfg, device, anchor=global_weights)
+    loss = train_steps(task, model, flat, batches, cfg, device, anchor=global_weights, seed=seed)
     delta = global_weights - flat.flat.detach()
     return ClientResult(delta, len(ids), len(batches), loss)

@@ -1,6 +1,7 @@
 """The in-process round loop: sample clients, run local updates, aggregate, evaluate on a schedule."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ class RunOutput:
     num_parameters: int = 0
     upload_bytes: int = 0
     resumed_from: int | None = None  # the checkpoint round this process started after
+    client_steps: dict[int, dict[int, int]] = field(default_factory=dict)  # DP-SGD: client -> {examples held: steps}
 
 
 def client_seed(seed: int, round_idx: int, client: int) -> int:
@@ -98,6 +100,16 @@ def choose_clients(cfg: FLConfig, activity: np.ndarray, round_idx: int, losses) 
         return active[select_clients("uniform", activity[active], k, cfg.seed, round_idx)]
     candidates = None if cfg.selection_candidates is None else min(cfg.selection_candidates, len(active))
     return select_clients(cfg.selection, activity, k, cfg.seed, round_idx, candidates, losses)
+
+
+def count_local_steps(steps: dict[int, dict[int, int]], chosen: np.ndarray, held: list[np.ndarray],
+                      client: ClientConfig) -> None:
+    """DP-SGD accounting: add each chosen client's local steps (its num_batches), keyed by the examples it held."""
+    for c in chosen:
+        n = len(held[c])
+        if n:
+            by_n = steps.setdefault(int(c), {})
+            by_n[n] = by_n.get(n, 0) + client.local_epochs * math.ceil(n / client.batch_size)
 
 
 @torch.no_grad()
@@ -167,10 +179,17 @@ def run_federated(
         flat.set_(global_w)
         return client_losses(task, model, held, pool, device, batch_size=cfg.client.batch_size)
 
+    dp_sgd = cfg.client.dp_sgd_clip is not None  # counted on every rank; resumed: replay the (uniform) selection
+    for r in range(1, first) if dp_sgd else ():
+        held_r = [cfg.streams.held(c, r) for c in range(len(train_parts))] if cfg.streams is not None else held
+        count_local_steps(out.client_steps, choose_clients(cfg, np.array([len(p) for p in held_r]), r, None), held_r,
+                          cfg.client)
     for r in bar:
         if cfg.streams is not None:  # continual: this round's data, and selection reads this round's activity
             held = [cfg.streams.held(c, r) for c in range(len(train_parts))]
         chosen = choose_clients(cfg, np.array([len(p) for p in held]), r, candidate_losses)
+        if dp_sgd:
+            count_local_steps(out.client_steps, chosen, held, cfg.client)
         # float64 sums: the aggregate does not depend on how clients are split over ranks or ordered
         acc = torch.zeros_like(global_w, dtype=torch.float64)
         # weight sum, loss sum, clients trained, stop requests: summed over ranks with the deltas
