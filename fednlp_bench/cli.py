@@ -95,6 +95,15 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
         dp.add_argument("--dp-noise-multiplier", type=float, default=S,
                        help="Gaussian noise std on the sum of clipped deltas, in units of --dp-clip (default 0)")
         dp.add_argument("--dp-delta", type=float, default=S, help="delta of the reported (epsilon, delta) (default 1e-5)")
+    dps = p.add_argument_group("differential privacy (example level, DP-SGD in local training)")
+    dps.add_argument("--dp-sgd-clip", type=float, default=S,
+                     help="clip each example's gradient to this L2 norm in every local step (DP-SGD; classification, "
+                          "tagging, seq2seq); the result carries the worst client's epsilon")
+    dps.add_argument("--dp-sgd-noise-multiplier", type=float, default=S,
+                     help="Gaussian noise std on the sum of clipped per-example gradients, in units of --dp-sgd-clip "
+                          "(default 0)")
+    if not federated:
+        dps.add_argument("--dp-delta", type=float, default=S, help="delta of the reported (epsilon, delta) (default 1e-5)")
     g.add_argument("--eval-every", type=int, default=S, help="evaluate the global model every k rounds (default 1)")
     if not federated:
         g.add_argument("--epochs", type=float, default=S,
@@ -173,8 +182,10 @@ def add_reproduce_parser(sub) -> None:
                                    "centralized baseline and FedAvg, FedProx, FedOpt on the canonical partitions over "
                                    "several seeds; then submit the results and rebuild the board. Finished runs are "
                                    "skipped, so an interrupted reproduction resumes where it stopped.")
-    p.add_argument("table", help="text_classification, sequence_tagging, extractive_qa or seq2seq "
-                                 "(or classification, tagging, qa)")
+    p.add_argument("table", help="text_classification, sequence_tagging, extractive_qa, seq2seq, language_modeling "
+                                 "(or classification, tagging, qa), or trustworthy: FedAvg under each client "
+                                 "selection, static vs continual data, without / with client- and example-level DP, "
+                                 "with a membership-inference audit")
     p.add_argument("--profile", choices=PROFILES, default="smoke",
                    help="smoke: CPU, minutes a task, data subsets; full: FedNLP's settings, for GPUs (default smoke)")
     p.add_argument("--runs", default="runs/reproduce", help="result folder (default runs/reproduce; "
@@ -209,7 +220,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         family = table_family(args.table)
         runs = plan_runs(family, args.profile, args.tasks, args.seeds, args.algorithms, args.partitions)
         done = finished_runs(Path(args.runs) / args.profile / family)
-        rows = [{"task": r.task, "algorithm": r.algorithm, "partition": r.partition_label, "seed": r.seed,
+        rows = [{"task": r.task, "algorithm": r.label, "partition": r.partition_label, "seed": r.seed,
                  "finished": r.key in done} for r in runs]
         print(pd.DataFrame(rows).to_string(index=False))
         print(f"{len(runs)} runs, {sum(r['finished'] for r in rows)} finished")
@@ -325,7 +336,7 @@ def cmd_tasks() -> int:
         return (f"{s.folder}/" if s.folder else "") + files + (" (per domain)" if s.layout == "domains" else "")
 
     rows = [{"task": s.name, "family": s.family, "metric": s.metric, "default model": s.default_model,
-             "max length": s.max_length, "columns": " / ".join([",".join(s.text_columns), s.label_column]),
+             "max length": s.max_length, "columns": " / ".join([",".join(s.text_columns), s.label_column or "-"]),
              "hub": s.hub_name + (f" ({s.hub_config})" if s.hub_config else "") if s.hub_name
              else ("embedded" if s.embedded else "-"),
              "local files": local_files(s),

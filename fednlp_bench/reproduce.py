@@ -36,18 +36,53 @@ TASK_KEYS = ("task", "model", "max_length", "max_train", "max_test", "data_seed"
              "source_prefix", "no_repeat_ngram_size", "cache_dir")
 
 
+# The trustworthy-FL table: FedAvg on a quantity-skewed partition (clients differ in activity) under each client
+# selection strategy, static vs continual data, and without / with client-level and example-level DP; every run
+# also audits membership inference. Variants are RunConfig settings; `continual` and its cap scale with the
+# profile (data arrive over the first half of the rounds, a client keeps two thirds of an average client's data).
+TRUST_TABLE = "trustworthy"
+TRUST_TASKS = ("sst2", "agnews_lm")
+TRUST_PARTITION = "quantity beta=5"
+TRUST_VARIANTS: dict[str, dict[str, Any]] = {
+    "uniform": {},
+    "activity": {"selection": "activity"},
+    "power_of_choice": {"selection": "power_of_choice"},
+    "continual": {"continual": True},
+    "continual+activity": {"continual": True, "selection": "activity"},
+    "dp-client": {"dp_clip": 0.5, "dp_noise_multiplier": 0.3},
+    "dp-example": {"dp_sgd_clip": 1.0, "dp_sgd_noise_multiplier": 0.5},
+}
+
+
 def table_family(table: str) -> str:
     family = TABLE_ALIASES.get(table, table)
-    if family not in FAMILIES:
-        raise UserError(f"unknown table '{table}'", f"choose one of: {', '.join(FAMILIES)} "
+    if family not in FAMILIES and family != TRUST_TABLE:
+        raise UserError(f"unknown table '{table}'", f"choose one of: {', '.join(FAMILIES)}, {TRUST_TABLE} "
                         f"(or {', '.join(TABLE_ALIASES)})")
     return family
+
+
+def variant_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The RunConfig settings of a trustworthy-table variant on top of a profile's settings."""
+    out = {k: v for k, v in TRUST_VARIANTS[name].items() if k != "continual"}
+    if TRUST_VARIANTS[name].get("continual"):
+        rounds, clients = settings.get("rounds", 10), settings.get("clients", 10)
+        out["continual_rounds"] = max(2, rounds // 2)
+        if settings.get("max_train"):
+            out["storage_cap"] = max(8, (2 * settings["max_train"]) // (3 * clients))
+    return {**out, "mia": True}
 
 
 def table_tasks(family: str, profile: str, only: Iterable[str] | None = None) -> list[TaskSpec]:
     """The tasks of a table under a profile: the family's cards that define it (smoke: an explicit block)."""
     from .tasks.registry import TASKS, get_spec
 
+    if family == TRUST_TABLE:
+        specs = [get_spec(name) for name in (only or TRUST_TASKS)]
+        missing = [s.name for s in specs if not has_profile(s, profile)]
+        if missing:
+            raise UserError(f"task '{missing[0]}' has no {profile} profile", f"add profiles.{profile} to its card")
+        return specs
     if only:
         specs = [get_spec(name) for name in only]
         for s in specs:
@@ -75,12 +110,19 @@ class PlannedRun:
     partition: dict[str, Any]
     settings: dict[str, Any]
     board_profile: str
+    variant: str = ""  # the trustworthy table's variant (TRUST_VARIANTS); "" in the family tables
+    table: str = ""  # "trustworthy" for that table's runs (its centralized runs sit beside the family table's)
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
         blob = json.dumps({"task": self.task, "algorithm": self.algorithm, "seed": self.seed,
                            "partition": self.partition, "settings": self.settings}, sort_keys=True)
         self.key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """The algorithm, with the variant when there is one (fedavg+activity)."""
+        return f"{self.algorithm}+{self.variant}" if self.variant else self.algorithm
 
     @property
     def untrained_key(self) -> str:
@@ -96,6 +138,8 @@ class PlannedRun:
 
     def config(self, output: Path, progress: bool) -> RunConfig:
         extra = {"reproduce": {"key": self.key, "board_profile": self.board_profile}}
+        if self.table:
+            extra["reproduce"]["table"] = self.table
         return RunConfig(**{**self.settings, **self.partition, "task": self.task, "algorithm": self.algorithm,
                             "seed": self.seed, "output": str(output), "progress": progress, "extra": extra})
 
@@ -123,6 +167,8 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
     except ValueError as exc:
         raise UserError(f"unknown partition '{exc}'", "write uniform, natural, 'label alpha=A', 'cluster alpha=A' "
                         "or 'quantity beta=B'") from None
+    if family == TRUST_TABLE:
+        return plan_trust_runs(profile, tasks, seeds, algorithms, chosen_parts)
     runs = []
     chosen = list(tasks) if tasks else None
     for i, spec in enumerate(table_tasks(family, profile, chosen)):
@@ -134,6 +180,29 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
                 settings = profile_settings(spec, profile, algo)
                 for part in ([{}] if algo == "centralized" else (chosen_parts or card_parts)):
                     runs.append(PlannedRun(ref, algo, seed, part, settings, label))
+    return runs
+
+
+def plan_trust_runs(profile: str, tasks: Iterable[str] | None, seeds: Iterable[int] | None,
+                    algorithms: Iterable[str] | None, partitions: list[dict[str, Any]] | None) -> list[PlannedRun]:
+    """The trustworthy table: per task and seed, the centralized baseline, then FedAvg under every variant."""
+    algos = list(algorithms) if algorithms else ["centralized", "fedavg"]
+    runs = []
+    chosen = list(tasks) if tasks else None
+    for i, spec in enumerate(table_tasks(TRUST_TABLE, profile, chosen)):
+        ref = chosen[i] if chosen else spec.name
+        card_seeds, _ = profile_plan(spec, profile)
+        label = board_profile(spec, profile)
+        for seed in (list(seeds) if seeds else card_seeds):
+            for algo in algos:
+                settings = profile_settings(spec, profile, algo)
+                if algo == "centralized":
+                    runs.append(PlannedRun(ref, algo, seed, {}, settings, label, table=TRUST_TABLE))
+                    continue
+                for part in partitions or [parse_partition(TRUST_PARTITION)]:
+                    for name in TRUST_VARIANTS:
+                        runs.append(PlannedRun(ref, algo, seed, part, {**settings, **variant_settings(name, settings)},
+                                               label, variant=name, table=TRUST_TABLE))
     return runs
 
 
@@ -199,7 +268,7 @@ class Reproduction:
         tasks: dict[tuple, Any] = {}
         bar = tqdm(self.runs, desc=f"reproduce {self.family} ({self.profile})", unit="run", disable=not self.progress)
         for run in bar:
-            bar.set_postfix_str(f"{run.task} {run.algorithm} {run.partition_label} seed {run.seed}")
+            bar.set_postfix_str(f"{run.task} {run.label} {run.partition_label} seed {run.seed}")
             cfg = run.config(self.folder, progress=False)
             ut_key = run.untrained_key
             if run.key in done and ut_key in self.untrained:
@@ -250,14 +319,21 @@ class Reproduction:
         made with other settings (a card changed since) or an earlier copy of a run done again (its result was
         lost). Same task, algorithm, partition, seed and profile label; submissions not made by a reproduction are
         never touched. Keeps one submission per run and seed."""
+        from .leaderboard.schema import default_method
         from .leaderboard.submit import SUBMISSIONS, content_hash, read_submission
 
-        def ident(task: str, algorithm: str, partition: dict, seed: int, label: str) -> tuple:
+        def ident(task: str, algorithm: str, partition: dict, seed: int, label: str, result: dict) -> tuple:
+            # the board's method name tells selection / continual / DP variants apart; --mia does not change it; a
+            # table's runs never replace another table's (the trustworthy table repeats some standard runs)
+            cfg = result["config"]
             return (task, algorithm, partition.get("partition"), partition.get("alpha"), partition.get("beta"), seed,
-                    label)
+                    label, default_method(result), bool(cfg.get("mia", False)),
+                    ((cfg.get("extra") or {}).get("reproduce") or {}).get("table", ""))
 
-        current = {ident(r.task, r.algorithm, r.partition, r.seed, r.board_profile):
-                   content_hash(read_submission(self.results[r.key])[1]) for r in self.runs}
+        current = {}
+        for r in self.runs:
+            result = read_submission(self.results[r.key])[1]
+            current[ident(r.task, r.algorithm, r.partition, r.seed, r.board_profile, result)] = content_hash(result)
         removed = 0
         for path in sorted((self.board / SUBMISSIONS).glob("*.json")):
             try:
@@ -266,7 +342,7 @@ class Reproduction:
                 cfg["extra"]["reproduce"]["key"]  # only reproduction submissions
                 part = {} if cfg["algorithm"] == "centralized" else {
                     "partition": cfg["partition"], **{k: cfg[k] for k in ("alpha", "beta") if cfg.get(k) is not None}}
-                me = ident(cfg["task"], cfg["algorithm"], part, cfg["seed"], doc["submission"]["profile"])
+                me = ident(cfg["task"], cfg["algorithm"], part, cfg["seed"], doc["submission"]["profile"], doc["result"])
                 stored = content_hash(doc["result"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue
@@ -281,14 +357,19 @@ class Reproduction:
         for run in self.runs:
             rec = json.loads(self.results[run.key].read_text())
             metric = rec["task"]["primary_metric"]
-            rows.append({"task": run.task, "partition": run.partition_label, "algorithm": run.algorithm,
+            privacy, mia = rec.get("privacy") or {}, rec.get("membership_inference") or {}
+            rows.append({"task": run.task, "partition": run.partition_label, "algorithm": run.label,
                          "seed": run.seed, "metric": metric, "final": rec["final"][metric],
                          "untrained": self.untrained[run.untrained_key],
-                         "wall_s": rec.get("wall_time_s", math.nan)})
+                         "client_p10": (rec.get("clients") or {}).get(metric, {}).get("p10", math.nan),
+                         "epsilon": math.inf if privacy and privacy.get("epsilon") is None
+                         else privacy.get("epsilon", math.nan),
+                         "mia_auc": mia.get("auc", math.nan), "wall_s": rec.get("wall_time_s", math.nan)})
         df = pd.DataFrame(rows)
+        extra = {c: (c, "mean") for c in ("client_p10", "epsilon", "mia_auc") if df[c].notna().any()}
         out = (df.groupby(["task", "partition", "algorithm", "metric"], sort=False)
                .agg(seeds=("seed", "count"), mean=("final", "mean"), std=("final", "std"),
-                    untrained=("untrained", "mean"), wall_s=("wall_s", "sum")).reset_index())
+                    untrained=("untrained", "mean"), **extra, wall_s=("wall_s", "sum")).reset_index())
         # Scores where higher is better: the metric itself, or -log(metric) for perplexity (a gain is then the
         # log of the perplexity ratio, so LEARNED_MARGIN reads as "at least 2% lower perplexity").
         up = out["metric"].map(higher_is_better).astype(bool)

@@ -5,6 +5,7 @@ import json
 import math
 import os
 import platform
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,16 @@ def per_client_metrics(task, predictions, test_parts: list[np.ndarray]) -> dict[
 
 
 def run_id(record: dict[str, Any]) -> str:
+    """<task>-<method>-<partition>-seed<seed>; the method is the algorithm plus its non-default selection,
+    continual-data and DP settings (the board's method name, e.g. fedavg+activity), so variants of one run
+    written to one folder do not overwrite each other."""
+    from .leaderboard.schema import default_method
+
     cfg = record["config"]
     part = record.get("partition", {}).get("name", "all")
     task = record.get("task", {}).get("name") or cfg["task"]  # the card's name when --task is a card file
-    return f"{task}-{cfg['algorithm']}-{part}-seed{cfg['seed']}"
+    method = re.sub(r"[^A-Za-z0-9._+=-]+", "_", default_method(record)).strip("_")
+    return f"{task}-{method}-{part}-seed{cfg['seed']}"
 
 
 def _clean(obj: Any) -> Any:

@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
 start=$(date +%s)
-for table in text_classification sequence_tagging extractive_qa seq2seq; do
+for table in text_classification sequence_tagging extractive_qa seq2seq language_modeling trustworthy; do
   bash "$here/reproduce_$table.sh" "$@"
 done
 echo "reproduce all tables: $(( $(date +%s) - start )) s wall time"

@@ -15,7 +15,7 @@ import yaml
 from fednlp_bench.cli import build_parser, config_from_args, main
 from fednlp_bench.errors import UserError
 from fednlp_bench.partition.recipe import load_recipe
-from fednlp_bench.reproduce import finished_runs, plan_runs, reproduce, write_recipes
+from fednlp_bench.reproduce import TRUST_VARIANTS, finished_runs, plan_runs, reproduce, write_recipes
 from fednlp_bench.tasks import TASKS, get_spec
 from fednlp_bench.tasks.cards import load_card
 from fednlp_bench.tasks.profiles import DEFAULT_PARTITIONS, parse_partition, profile_plan, profile_settings
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FEDNLP_SHARED_DATA", ROOT.parent / "shared" / "data"))
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data not found at {SHARED} "
                                   "(set FEDNLP_SHARED_DATA to ../shared/data)")
-TABLES = ("text_classification", "sequence_tagging", "extractive_qa", "seq2seq")
+TABLES = ("text_classification", "sequence_tagging", "extractive_qa", "seq2seq", "language_modeling")
 OFFLINE_MODELS = ("tiny", "minilm")
 
 
@@ -252,3 +252,44 @@ def test_script_run_twice_skips_and_keeps_the_board(tmp_path):
     assert second.returncode == 0, second.stderr
     assert "0 runs done, 2 already finished" in second.stdout
     assert _tree(board) == board_files
+
+
+# ------------------------------------------------------------------------------------------- the trustworthy table
+def test_trust_plan_runs_every_variant_with_an_audit_and_scales_continual_data():
+    runs = plan_runs("trustworthy", "smoke", tasks=["agnews_lm"], seeds=[1])
+    fl = [r for r in runs if r.algorithm != "centralized"]
+    assert [r.variant for r in fl] == list(TRUST_VARIANTS) and len(runs) == 1 + len(TRUST_VARIANTS)
+    assert len({r.key for r in runs}) == len(runs)
+    assert all(r.settings["mia"] for r in fl) and all(r.partition == {"partition": "quantity", "beta": 5.0} for r in fl)
+    s = profile_settings(get_spec("agnews_lm"), "smoke", "fedavg")
+    cont = next(r for r in fl if r.variant == "continual").settings
+    assert cont["continual_rounds"] == s["rounds"] // 2
+    assert cont["storage_cap"] == (2 * s["max_train"]) // (3 * s["clients"])
+    assert next(r for r in fl if r.variant == "activity").settings["selection"] == "activity"
+    assert next(r for r in fl if r.variant == "uniform").label == "fedavg+uniform"
+
+
+def test_trust_table_reaches_the_board_beside_the_standard_rows(tmp_path, monkeypatch):
+    """Each variant is its own board row (method name from its settings), with epsilon and MIA AUC; a standard
+    reproduction's submissions on the same partition and seed stay on the board."""
+    monkeypatch.setenv("FEDNLP_CACHE", str(tmp_path / "cache"))
+    card = _tiny_card(tmp_path)
+    board, runs = tmp_path / "leaderboard", tmp_path / "runs"
+    reproduce("text_classification", "smoke", runs, board, tasks=[str(card)], algorithms=["centralized", "fedavg"],
+              partitions=["quantity beta=5"], progress=False)
+    rep = reproduce("trustworthy", "smoke", runs, board, tasks=[str(card)], progress=False)
+    assert rep.superseded == 0
+    summary = rep.summary()
+    assert set(summary["algorithm"]) == {"centralized"} | {f"fedavg+{v}" for v in TRUST_VARIANTS}
+    assert summary["mia_auc"].between(0, 1).sum() == len(TRUST_VARIANTS)
+    table = pd.read_csv(board / "results.csv")
+    fl = table[table["method"] != "centralized"]
+    assert set(fl["method"]) >= {"fedavg", "fedavg+activity", "fedavg+dp-client(z=0.3,S=0.5)"}
+    assert len(fl) == len(TRUST_VARIANTS)  # uniform + --mia shares the standard fedavg row (same training)
+    dp = fl[fl["dp"] != "none"]
+    assert len(dp) == 2 and (dp["epsilon"] > 0).all()
+    assert "Trustworthy FL" in (board / "README.md").read_text()
+    stored = [json.loads(p.read_text()) for p in (board / "submissions").glob("*.json")]
+    standard = [d for d in stored if "table" not in d["result"]["config"]["extra"]["reproduce"]]
+    assert len(standard) == 2  # the standard runs stayed (the trustworthy centralized run sits beside its twin)
+    assert len(stored) == 2 + 1 + len(TRUST_VARIANTS)
