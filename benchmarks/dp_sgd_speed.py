@@ -1,11 +1,13 @@
-"""DP-SGD step time: vectorised per-example gradients (torch.func) and a per-example loop vs a plain step.
+"""DP-SGD step time: ghost clipping, vectorised per-example gradients (torch.func) and a per-example loop vs a
+plain step.
 
 Run:  python benchmarks/dp_sgd_speed.py [--models tiny minilm] [--batch-size 32] [--repeats 7]
 All sides take one optimizer step (AdamW, as the tiny model's clients do) on the same batch, in train mode
 (dropout on). "plain" is the non-private step as a non-DP run takes it (the model's default attention, SDPA);
-"plain eager" the same with eager attention, which DP runs switch to (fast under vmap). The DP steps clip
-every example's gradient, sum, add the seeded noise and divide by the batch size. Target: vectorised / plain
-<= 2. Median of --repeats, sides alternated so drift in machine load hits all alike.
+"plain eager" the same with eager attention, which the torch.func engine switches to (fast under vmap). The DP
+steps clip every example's gradient, sum, add the seeded noise and divide by the batch size. Classification
+runs take the ghost-clipping step (fl/ghost_clipping.py), the other families the torch.func one. Target:
+DP / plain <= 2. Median of --repeats, sides alternated so drift in machine load hits all alike.
 Prints a table and writes its section of benchmarks/RESULTS.md.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ from _report import machine, markdown_table, publish
 from _tasks import bench_task
 from fednlp_bench.fl import dp_sgd
 from fednlp_bench.fl.client import ClientConfig, make_optimizer
+from fednlp_bench.fl.ghost_clipping import GhostClipping
 from fednlp_bench.fl.params import FlatParams
 
 CPU = torch.device("cpu")
@@ -38,7 +41,11 @@ def side(task, kind: str, batch: dict[str, torch.Tensor], cfg: ClientConfig):
     dp = dp_sgd.ExampleDP(clip=1.0, noise_multiplier=1.0)
     if kind == "plain eager":
         dp_sgd.prepare_model(model)
-    engine = dp_sgd.PerExampleGrads(task, model, flat.params) if kind == "dp vectorised" else None
+    engine = None
+    if kind == "dp vectorised":
+        engine = dp_sgd.PerExampleGrads(task, model, flat.params)
+    elif kind == "dp ghost":
+        engine = GhostClipping(task, model, flat.params)
     if kind == "dp naive":
         dp_sgd.prepare_model(model)  # the same attention as the vectorised side
     counter = iter(range(10**9))
@@ -72,7 +79,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    kinds = ["plain", "plain eager", "dp vectorised", "dp naive"]
+    kinds = ["plain", "plain eager", "dp ghost", "dp vectorised", "dp naive"]
     rows = []
     for model in args.models:
         task, source = bench_task(model, max_length=args.max_length)
@@ -90,13 +97,15 @@ def main() -> None:
         ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
         rows.append({"model": model, "data": source, "batch": args.batch_size,
                      "tokens/example": int(batch["input_ids"].shape[1]), "plain ms": ms["plain"],
-                     "plain eager ms": ms["plain eager"], "dp vectorised ms": ms["dp vectorised"],
-                     "dp naive ms": ms["dp naive"], "vectorised/plain": ms["dp vectorised"] / ms["plain"],
+                     "plain eager ms": ms["plain eager"], "dp ghost ms": ms["dp ghost"],
+                     "dp vectorised ms": ms["dp vectorised"], "dp naive ms": ms["dp naive"],
+                     "ghost/plain": ms["dp ghost"] / ms["plain"], "vectorised/plain": ms["dp vectorised"] / ms["plain"],
                      "naive/plain": ms["dp naive"] / ms["plain"]})
     table = markdown_table(pd.DataFrame(rows), floatfmt=".2f")
-    header = (f"One optimizer step on the same batch: non-private vs DP-SGD with vectorised per-example gradients "
-              f"(torch.func) vs a per-example loop (median of {args.repeats}, alternating; target vectorised/plain "
-              f"<= 2). {machine()}.")
+    header = (f"One optimizer step on the same batch: non-private vs DP-SGD by ghost clipping (per-example norms "
+              f"from layer inputs and output gradients, then one reweighted backward; what classification runs use), "
+              f"by per-example gradients vectorised with torch.func (the other families) and by a per-example loop "
+              f"(median of {args.repeats}, alternating; target DP/plain <= 2). {machine()}.")
     publish("DP-SGD step speed", header, table,
             f"python benchmarks/dp_sgd_speed.py --models {' '.join(args.models)} --batch-size {args.batch_size} "
             f"--threads {args.threads}",

@@ -246,3 +246,34 @@ def test_qa_adapter_is_refused_in_code_too():
 
     with pytest.raises(UserError, match="not extractive_qa"):
         dp_sgd.check_family(FakeQA())
+
+
+# ------------------------------------------------------------------------------------------------ ghost clipping
+@pytest.mark.parametrize("clip", [1e9, 0.3])
+def test_ghost_clipping_equals_the_per_example_gradients(task, clip):
+    """Norms from layer inputs and output gradients, and the reweighted backward, give what per-example gradients
+    give (BERT's position embeddings, computed once for the batch, included)."""
+    from fednlp_bench.fl.ghost_clipping import GhostClipping, make_engine
+
+    model, flat = fresh(task)
+    batch = task.batch("train", np.arange(10))
+    ghost = make_engine(task, model, flat.params)
+    assert isinstance(ghost, GhostClipping)
+    g_sums, g_norms, g_losses = ghost.clipped_sum(batch, clip)
+    assert ghost._fallback is None  # ghost norms were used, not the fallback
+    loop_grads, loop_losses = dp_sgd.naive_per_example_grads(task, model, flat.params, batch)
+    norms = torch.linalg.vector_norm(loop_grads, dim=1)
+    assert torch.allclose(g_norms, norms, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(g_losses, loop_losses, atol=1e-5)
+    expected = dp_sgd.clip_factors(norms, clip) @ loop_grads
+    assert torch.allclose(torch.cat([s.reshape(-1) for s in g_sums]), expected, atol=1e-5, rtol=1e-4)
+    if clip < 1:
+        assert (norms > clip).all()  # the clip really bit
+
+
+def test_other_families_use_the_torch_func_engine(tmp_path):
+    from fednlp_bench.fl.ghost_clipping import make_engine
+
+    t = lm_task(tmp_path)
+    model, flat = fresh(t)
+    assert isinstance(make_engine(t, model, flat.params), dp_sgd.PerExampleGrads)  # GPT-2 ties its embeddings

@@ -9,6 +9,7 @@ import torch
 
 from ..tasks.base import Task
 from . import dp_sgd
+from .ghost_clipping import make_engine
 from .params import FlatParams
 
 
@@ -86,7 +87,7 @@ def train_steps(
     private = None
     if cfg.dp_sgd_clip is not None:
         dp_sgd.check_family(task)
-        private = dp_sgd.PerExampleGrads(task, model, flat.params, cfg.precision)
+        private = make_engine(task, model, flat.params, cfg.precision)
         dp = dp_sgd.ExampleDP(cfg.dp_sgd_clip, cfg.dp_sgd_noise_multiplier)
     total = 0.0
     for step, idx in enumerate(batches):
