@@ -184,13 +184,7 @@ class RunConfig:
                             f"{self.clients_per_round} (got {self.selection_candidates})",
                             "pass a larger --selection-candidates, or leave it out (default 2x clients per round)")
         if self.dp_clip is not None:
-            if not self.dp_clip > 0:
-                raise UserError(f"--dp-clip must be > 0 (got {self.dp_clip})", "pass a positive clip norm such as 1.0")
-            if not self.dp_noise_multiplier >= 0:
-                raise UserError(f"--dp-noise-multiplier must be >= 0 (got {self.dp_noise_multiplier})",
-                                "pass 0 (clipping only) or a positive multiplier such as 1.0")
-            if not 0 < self.dp_delta < 1:
-                raise UserError(f"--dp-delta must lie in (0, 1) (got {self.dp_delta})", "pass e.g. 1e-5")
+            self._check_dp("dp-clip", self.dp_clip, "dp-noise-multiplier", self.dp_noise_multiplier)
             if self.selection != "uniform":
                 raise UserError(f"DP accounting assumes uniform client sampling (got --selection {self.selection})",
                                 "use --selection uniform with --dp-clip")
@@ -208,6 +202,16 @@ class RunConfig:
         check_output_dir(self.output)
 
 
+    def _check_dp(self, clip_flag: str, clip: float, noise_flag: str, noise: float) -> None:
+        """A DP mechanism's clip norm (> 0), noise multiplier (>= 0) and the shared --dp-delta (in (0, 1))."""
+        if not clip > 0:
+            raise UserError(f"--{clip_flag} must be > 0 (got {clip})", "pass a positive clip norm such as 1.0")
+        if not noise >= 0:
+            raise UserError(f"--{noise_flag} must be >= 0 (got {noise})",
+                            "pass 0 (clipping only) or a positive multiplier such as 1.0")
+        if not 0 < self.dp_delta < 1:
+            raise UserError(f"--dp-delta must lie in (0, 1) (got {self.dp_delta})", "pass e.g. 1e-5")
+
     def _validate_dp_sgd(self) -> None:
         """Example-level DP-SGD settings (fl/dp_sgd.py)."""
         if self.dp_sgd_clip is None:
@@ -217,13 +221,7 @@ class RunConfig:
         from .fl.dp_sgd import SUPPORTED_FAMILIES
         from .tasks.registry import get_spec
 
-        if not self.dp_sgd_clip > 0:
-            raise UserError(f"--dp-sgd-clip must be > 0 (got {self.dp_sgd_clip})", "pass a positive clip norm such as 1.0")
-        if not self.dp_sgd_noise_multiplier >= 0:
-            raise UserError(f"--dp-sgd-noise-multiplier must be >= 0 (got {self.dp_sgd_noise_multiplier})",
-                            "pass 0 (clipping only) or a positive multiplier such as 1.0")
-        if not 0 < self.dp_delta < 1:
-            raise UserError(f"--dp-delta must lie in (0, 1) (got {self.dp_delta})", "pass e.g. 1e-5")
+        self._check_dp("dp-sgd-clip", self.dp_sgd_clip, "dp-sgd-noise-multiplier", self.dp_sgd_noise_multiplier)
         if self.dp_clip is not None:
             raise UserError("--dp-clip (client level) and --dp-sgd-clip (example level) cannot be combined",
                             "pass one of them")

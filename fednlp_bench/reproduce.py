@@ -158,7 +158,8 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
     """Every run of the table, in order: per task, per seed, the centralized run, then each algorithm x partition."""
     if profile not in PROFILE_NAMES:
         raise UserError(f"unknown profile '{profile}'", f"choose one of: {', '.join(PROFILE_NAMES)}")
-    algos = list(algorithms) if algorithms else ["centralized", *FL_ALGORITHMS]
+    trust = family == TRUST_TABLE
+    algos = list(algorithms) if algorithms else ["centralized", *(("fedavg",) if trust else FL_ALGORITHMS)]
     for a in algos:
         if a not in ("centralized", *FL_ALGORITHMS):
             raise UserError(f"unknown algorithm '{a}'", f"choose from: centralized, {', '.join(FL_ALGORITHMS)}")
@@ -167,42 +168,26 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
     except ValueError as exc:
         raise UserError(f"unknown partition '{exc}'", "write uniform, natural, 'label alpha=A', 'cluster alpha=A' "
                         "or 'quantity beta=B'") from None
-    if family == TRUST_TABLE:
-        return plan_trust_runs(profile, tasks, seeds, algorithms, chosen_parts)
+    # the trustworthy table: FedAvg on TRUST_PARTITION in every TRUST_VARIANTS variant; the family tables: no variant
+    variants, table = (list(TRUST_VARIANTS), TRUST_TABLE) if trust else ([""], "")
     runs = []
     chosen = list(tasks) if tasks else None
     for i, spec in enumerate(table_tasks(family, profile, chosen)):
         ref = chosen[i] if chosen else spec.name  # a card file given by path stays a path (its name is not built in)
         card_seeds, card_parts = profile_plan(spec, profile)
-        label = board_profile(spec, profile)
-        for seed in (list(seeds) if seeds else card_seeds):
-            for algo in algos:
-                settings = profile_settings(spec, profile, algo)
-                for part in ([{}] if algo == "centralized" else (chosen_parts or card_parts)):
-                    runs.append(PlannedRun(ref, algo, seed, part, settings, label))
-    return runs
-
-
-def plan_trust_runs(profile: str, tasks: Iterable[str] | None, seeds: Iterable[int] | None,
-                    algorithms: Iterable[str] | None, partitions: list[dict[str, Any]] | None) -> list[PlannedRun]:
-    """The trustworthy table: per task and seed, the centralized baseline, then FedAvg under every variant."""
-    algos = list(algorithms) if algorithms else ["centralized", "fedavg"]
-    runs = []
-    chosen = list(tasks) if tasks else None
-    for i, spec in enumerate(table_tasks(TRUST_TABLE, profile, chosen)):
-        ref = chosen[i] if chosen else spec.name
-        card_seeds, _ = profile_plan(spec, profile)
+        if trust:
+            card_parts = [parse_partition(TRUST_PARTITION)]
         label = board_profile(spec, profile)
         for seed in (list(seeds) if seeds else card_seeds):
             for algo in algos:
                 settings = profile_settings(spec, profile, algo)
                 if algo == "centralized":
-                    runs.append(PlannedRun(ref, algo, seed, {}, settings, label, table=TRUST_TABLE))
+                    runs.append(PlannedRun(ref, algo, seed, {}, settings, label, table=table))
                     continue
-                for part in partitions or [parse_partition(TRUST_PARTITION)]:
-                    for name in TRUST_VARIANTS:
-                        runs.append(PlannedRun(ref, algo, seed, part, {**settings, **variant_settings(name, settings)},
-                                               label, variant=name, table=TRUST_TABLE))
+                for part in chosen_parts or card_parts:
+                    for name in variants:
+                        run_settings = {**settings, **variant_settings(name, settings)} if name else settings
+                        runs.append(PlannedRun(ref, algo, seed, part, run_settings, label, variant=name, table=table))
     return runs
 
 

@@ -16,7 +16,7 @@ from .fl.client import ClientConfig
 from .fl.checkpoint import stop_on_sigterm
 from .fl.distributed import RankInfo, init_distributed, shutdown
 from .fl.continual import ContinualStreams
-from .fl.dp_sgd import check_family, example_privacy_record
+from .fl.dp_sgd import example_privacy_record
 from .fl.privacy import ClientDP, client_level_epsilon
 from .fl.simulation import Checkpointing, FLConfig, RunOutput, pick_device, run_federated
 from .fl.strategies import ServerConfig
@@ -182,8 +182,6 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     with `resume` it continues from the latest checkpoint of the same settings.
     """
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
-    if rc.dp_sgd_clip is not None:
-        check_family(task)
     part = make_partition_for(rc, task)
     rc.clients = part.num_clients  # natural: the number of ids kept
     parts = {"train": part.train, "test": part.test}
@@ -221,8 +219,6 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     """The centralized baseline; by default as many passes over the data as the matching FL run."""
     cfg.algorithm = "centralized"
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
-    if rc.dp_sgd_clip is not None:
-        check_family(task)
     passes = centralized_passes(rc)
     out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
                           compile=rc.compile)

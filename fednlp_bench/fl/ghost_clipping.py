@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..tasks.base import Task
+from .dp_sgd import PerExampleGrads, clip_factors
 
 SUPPORTED = (torch.nn.Linear, torch.nn.LayerNorm, torch.nn.Embedding)
 
@@ -122,8 +123,6 @@ class GhostClipping:
     def clipped_sum(self, batch: dict[str, torch.Tensor], clip: float) -> tuple[list[torch.Tensor], torch.Tensor,
                                                                                torch.Tensor]:
         """(sum over examples of each gradient clipped to norm `clip`, per param; per-example norms; losses)."""
-        from .dp_sgd import PerExampleGrads, clip_factors
-
         if self._fallback is not None:
             return self._fallback.clipped_sum(batch, clip)
         losses = self._forward(batch)
@@ -151,8 +150,6 @@ class GhostClipping:
 def make_engine(task: Task, model: torch.nn.Module, params: list[torch.nn.Parameter], precision: str = "fp32"):
     """The fastest exact per-example clipping engine for this model: ghost clipping where it applies, else
     per-example gradients vectorised with torch.func."""
-    from .dp_sgd import PerExampleGrads
-
     if ghost_supported(task, model, params):
         return GhostClipping(task, model, params, precision)
     return PerExampleGrads(task, model, params, precision)

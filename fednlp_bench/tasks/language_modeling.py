@@ -86,8 +86,7 @@ class LanguageModelingTask(Task):
         for split, texts in (("train", data.train_texts), ("test", data.test_texts)):
             key = cache_key(data.fingerprint, f"{split}|lm", tok_hash, max_length)
             self.splits[split], self.cache_hits[split] = cached_tokenize(self.tokenizer, texts, max_length, cache_dir, key)
-            short = int((self.splits[split].lengths < 2).sum())
-            if short == len(self.splits[split]):
+            if (self.splits[split].lengths < 2).all():
                 raise UserError(f"every {split} text of '{data.name}' is shorter than 2 tokens",
                                 "check --text-column: language modelling needs texts to predict")
         self.labels = {"train": np.asarray(data.train_labels, np.int64), "test": np.asarray(data.test_labels, np.int64)}
