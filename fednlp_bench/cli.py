@@ -107,7 +107,17 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
     g.add_argument("--eval-every", type=int, default=S, help="evaluate the global model every k rounds (default 1)")
     if not federated:
         g.add_argument("--epochs", type=float, default=S,
-                       help="passes over the training data (default: the FL run's rounds*local-epochs*clients-per-round/clients)")
+                       help="a fixed budget: passes over the training data (default: the FL run's "
+                            "rounds*local-epochs*clients-per-round/clients, the same-budget reference)")
+        g.add_argument("--max-epochs", type=int, default=S,
+                       help="train to convergence instead: up to N epochs on the training data less a held-out "
+                            "validation split, stop after --patience epochs without a better validation metric, "
+                            "report the test metric of the best epoch (the converged reference of the board)")
+        g.add_argument("--patience", type=int, default=S,
+                       help="early stopping: epochs without a better validation metric before stopping (default 2)")
+        g.add_argument("--validation-fraction", type=float, default=S,
+                       help="early stopping: share of the training data held out for validation, seeded by the "
+                            "data seed (default 0.1)")
     g.add_argument("--mia", action="store_true", default=S,
                    help="after training, attack the final model with a loss-threshold membership-inference attack "
                         "(members: training examples that were trained on; non-members: the test split); "
@@ -118,7 +128,8 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
                         "fix it to vary only the training seed, as a reproduction does")
     g.add_argument("--profile", choices=PROFILES, default=S,
                    help="take every setting not given here from the task card's profile: smoke (CPU, minutes, "
-                        "tuned so every algorithm learns) or full (FedNLP's settings, for GPUs)")
+                        "a pipeline check), standard (converged on 2 CPU cores, the board's default) or full "
+                        "(FedNLP's settings, for GPUs)")
 
 
 def add_execution_args(p: argparse.ArgumentParser, federated: bool) -> None:
@@ -187,7 +198,8 @@ def add_reproduce_parser(sub) -> None:
                                  "selection, static vs continual data, without / with client- and example-level DP, "
                                  "with a membership-inference audit")
     p.add_argument("--profile", choices=PROFILES, default="smoke",
-                   help="smoke: CPU, minutes a task, data subsets; full: FedNLP's settings, for GPUs (default smoke)")
+                   help="smoke: CPU, minutes a task, data subsets (pipeline check); standard: converged on 2 CPU cores, "
+                        "3 seeds (the board's default); full: FedNLP's settings, for GPUs (default smoke)")
     p.add_argument("--runs", default="runs/reproduce", help="result folder (default runs/reproduce; "
                                                             "results go to RUNS/PROFILE/TABLE)")
     p.add_argument("--root", default="leaderboard", help="leaderboard folder to submit to and rebuild (default leaderboard)")
@@ -210,7 +222,7 @@ def add_reproduce_parser(sub) -> None:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .reproduce import finished_runs, plan_runs, reproduce, table_family, write_recipes
+    from .reproduce import board_runs, finished_runs, plan_runs, reproduce, table_family, write_recipes
 
     if args.write_recipes:
         for path in write_recipes(args.table, args.profile, args.write_recipes, args.tasks):
@@ -219,7 +231,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.dry_run:
         family = table_family(args.table)
         runs = plan_runs(family, args.profile, args.tasks, args.seeds, args.algorithms, args.partitions)
-        done = finished_runs(Path(args.runs) / args.profile / family)
+        done = {**finished_runs(Path(args.runs) / args.profile / family),
+                **(board_runs(Path(args.root)) if not args.no_board else {})}
         rows = [{"task": r.task, "algorithm": r.label, "partition": r.partition_label, "seed": r.seed,
                  "finished": r.key in done} for r in runs]
         print(pd.DataFrame(rows).to_string(index=False))

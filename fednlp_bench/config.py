@@ -13,7 +13,7 @@ from .errors import UserError
 
 ALGORITHMS = ("fedavg", "fedprox", "fedopt")
 PARTITIONS = ("uniform", "label", "quantity", "cluster", "natural")  # cluster = feature skew, natural = the data's own ids
-PROFILES = ("smoke", "full")
+PROFILES = ("smoke", "standard", "full")  # pipeline check, converged on 2 CPU cores, FedNLP's settings
 CLIENT_OPTIMIZERS = ("sgd", "adamw")
 SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 WEIGHTINGS = ("examples", "batches", "uniform")
@@ -26,6 +26,10 @@ EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "c
 TAG_SCHEMES = ("auto", "BIO", "IOB1", "IOBES")
 # Settings read by one task family only: loading options, then the adapter's options.
 LOAD_OPTIONS = {"sequence_tagging": ("tag_scheme",)}
+
+# Early stopping of the converged centralized reference (--max-epochs): patience and held-out share.
+DEFAULT_PATIENCE = 2
+DEFAULT_VALIDATION_FRACTION = 0.1
 
 # Client learning rates that make every algorithm learn (see README, "Learning rates").
 DEFAULT_CLIENT_LR = {("sgd", True): 0.5, ("sgd", False): 0.05, ("adamw", True): 2e-3, ("adamw", False): 5e-5}
@@ -63,6 +67,9 @@ class RunConfig:
     storage_cap: int | None = None  # continual data: a client keeps at most this many newest examples
     mia: bool = False  # after training, run the loss-threshold membership-inference attack on the final model
     epochs: float | None = None  # centralized only; default: the same passes over the data as the FL run
+    max_epochs: int | None = None  # centralized only: train to convergence (early stopping on a validation split)
+    patience: int | None = None  # early stopping: epochs without a better validation metric before stopping (2)
+    validation_fraction: float | None = None  # early stopping: share of the training data held out (0.1)
     eval_every: int = 1
     seed: int = 42
     data_seed: int | None = None  # held-out split, subsets and partition (default: seed); fix it to vary training only
@@ -123,6 +130,10 @@ class RunConfig:
             c.mu = 0.1 if c.algorithm == "fedprox" else 0.0
         if c.server_momentum is None:
             c.server_momentum = 0.9 if (c.algorithm == "fedopt" and c.server_optimizer == "sgd") else 0.0
+        if c.max_epochs is not None:
+            c.patience = DEFAULT_PATIENCE if c.patience is None else c.patience
+            c.validation_fraction = (DEFAULT_VALIDATION_FRACTION if c.validation_fraction is None
+                                     else c.validation_fraction)
         return c
 
     def validate(self) -> None:
@@ -164,6 +175,7 @@ class RunConfig:
         for flag, value in {"client-lr": self.client_lr, "server-lr": self.server_lr, "epochs": self.epochs}.items():
             if value is not None and not value > 0:
                 raise UserError(f"--{flag} must be > 0 (got {value})", f"pass a positive --{flag}")
+        self._validate_early_stopping()
         if self.mu is not None and not self.mu >= 0:  # `not >=` also rejects nan
             raise UserError(f"--mu must be >= 0 (got {self.mu})", "pass --mu 0 or more")
         for flag, value in {"max-train": self.max_train, "max-test": self.max_test}.items():
@@ -201,6 +213,29 @@ class RunConfig:
             raise UserError(f"--max-length must be at least 8 (got {self.max_length})", "pass --max-length 64 or more")
         check_output_dir(self.output)
 
+
+    def _validate_early_stopping(self) -> None:
+        """--max-epochs / --patience / --validation-fraction: the converged centralized reference only."""
+        given = {"max-epochs": self.max_epochs, "patience": self.patience,
+                 "validation-fraction": self.validation_fraction}
+        if self.max_epochs is None:
+            extra = [flag for flag, value in given.items() if value is not None]
+            if extra:
+                raise UserError(f"--{extra[0]} applies to early stopping only", "add --max-epochs N")
+            return
+        if self.algorithm != "centralized":
+            raise UserError("--max-epochs (early stopping) applies to the centralized baseline only",
+                            "run `fednlp-bench centralized --max-epochs N`, or use --rounds for a federated run")
+        if self.epochs is not None:
+            raise UserError("--epochs (a fixed budget) and --max-epochs (early stopping) cannot be combined",
+                            "pass one of them")
+        for flag in ("max-epochs", "patience"):
+            value = given[flag]
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")
+        frac = self.validation_fraction
+        if frac is not None and not 0 < frac < 0.5:
+            raise UserError(f"--validation-fraction must lie in (0, 0.5) (got {frac})", "pass e.g. 0.1")
 
     def _check_dp(self, clip_flag: str, clip: float, noise_flag: str, noise: float) -> None:
         """A DP mechanism's clip norm (> 0), noise multiplier (>= 0) and the shared --dp-delta (in (0, 1))."""

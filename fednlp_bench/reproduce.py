@@ -93,7 +93,7 @@ def table_tasks(family: str, profile: str, only: Iterable[str] | None = None) ->
                 raise UserError(f"task '{s.name}' has no {profile} profile", f"add profiles.{profile} to its card")
         return specs
     specs = [s for s in TASKS.values() if s.family == family and
-             (profile in s.profiles if profile == "smoke" else has_profile(s, profile))]
+             (profile in s.profiles if profile != "full" else has_profile(s, profile))]
     if not specs:
         raise UserError(f"no task of the {family} table has a {profile} profile",
                         f"add profiles.{profile} to a {family} card in tasks/")
@@ -174,9 +174,7 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
     chosen = list(tasks) if tasks else None
     for i, spec in enumerate(table_tasks(family, profile, chosen)):
         ref = chosen[i] if chosen else spec.name  # a card file given by path stays a path (its name is not built in)
-        card_seeds, card_parts = profile_plan(spec, profile)
-        if trust:
-            card_parts = [parse_partition(TRUST_PARTITION)]
+        card_seeds, _ = profile_plan(spec, profile)
         label = board_profile(spec, profile)
         for seed in (list(seeds) if seeds else card_seeds):
             for algo in algos:
@@ -184,6 +182,7 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
                 if algo == "centralized":
                     runs.append(PlannedRun(ref, algo, seed, {}, settings, label, table=table))
                     continue
+                card_parts = [parse_partition(TRUST_PARTITION)] if trust else profile_plan(spec, profile, algo)[1]
                 for part in chosen_parts or card_parts:
                     for name in variants:
                         run_settings = {**settings, **variant_settings(name, settings)} if name else settings
@@ -202,6 +201,35 @@ def finished_runs(folder: Path) -> dict[str, Path]:
             continue  # not a reproduction result (or unreadable): never counted as finished
         done[key] = path
     return done
+
+
+def board_runs(board: Path | None) -> dict[str, Path]:
+    """Reproduction key -> submission file, for every reproduction run already on the board (committed results:
+    a fresh clone does not run them again)."""
+    done: dict[str, Path] = {}
+    folder = Path(board) / "submissions" if board is not None else None
+    if folder is None or not folder.is_dir():
+        return done
+    for path in sorted(folder.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            key = doc["result"]["config"]["extra"]["reproduce"]["key"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(key, str):
+            done[key] = path
+    return done
+
+
+def stored_untrained(path: Path) -> float | None:
+    """The untrained model's metric a reproduction stored in a result (config.extra.reproduce.untrained), if any."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        result = doc.get("result", doc) if isinstance(doc, dict) else {}
+        value = result["config"]["extra"]["reproduce"]["untrained"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _task_key(cfg: RunConfig) -> tuple:
@@ -242,12 +270,19 @@ class Reproduction:
     def untrained_path(self) -> Path:
         return self.folder / "untrained.json"
 
-    def execute(self) -> None:
-        """Run every planned run not already finished (reusing one loaded task per data setting)."""
+    def execute(self, submitter: str | None = None) -> None:
+        """Run every planned run not already finished (reusing one loaded task per data setting).
+
+        A run is finished when its result is in the runs folder or, with a board, when the board holds a
+        reproduction submission of it (its key in config.extra.reproduce): a fresh clone resumes from what is
+        committed. With `submitter`, each new result is submitted as soon as it is written, so an interrupted
+        reproduction loses at most the run in progress; the board itself is rebuilt by `build_board`.
+        """
         from .runner import run_central, run_fl
 
         self.folder.mkdir(parents=True, exist_ok=True)
         done = finished_runs(self.folder)
+        on_board = board_runs(self.board) if self.board is not None else {}
         ut_path = self.untrained_path()
         self.untrained = json.loads(ut_path.read_text()) if ut_path.is_file() else {}
         tasks: dict[tuple, Any] = {}
@@ -256,9 +291,16 @@ class Reproduction:
             bar.set_postfix_str(f"{run.task} {run.label} {run.partition_label} seed {run.seed}")
             cfg = run.config(self.folder, progress=False)
             ut_key = run.untrained_key
-            if run.key in done and ut_key in self.untrained:
-                self.results[run.key] = done[run.key]
+            finished = done.get(run.key) or on_board.get(run.key)
+            if finished is not None and ut_key not in self.untrained:
+                recorded = stored_untrained(finished)
+                if recorded is not None:
+                    self.untrained[ut_key] = recorded
+            if finished is not None and ut_key in self.untrained:
+                self.results[run.key] = finished
                 self.skipped += 1
+                if submitter and run.key not in on_board:
+                    self.submit_run(run, submitter)
                 continue
             tk = _task_key(cfg)
             if tk not in tasks:
@@ -268,42 +310,53 @@ class Reproduction:
             if ut_key not in self.untrained:
                 self.untrained[ut_key] = untrained_metric(cfg.resolved(), task)
                 ut_path.write_text(json.dumps(self.untrained, indent=1, sort_keys=True) + "\n")
-            if run.key in done:
-                self.results[run.key] = done[run.key]
+            if finished is not None:
+                self.results[run.key] = finished
                 self.skipped += 1
+                if submitter and run.key not in on_board:
+                    self.submit_run(run, submitter)
                 continue
+            cfg.extra["reproduce"]["untrained"] = self.untrained[ut_key]
             cfg.validate()
             record = run_central(cfg, task) if run.algorithm == "centralized" else run_fl(cfg, task)
             self.results[run.key] = Path(record["path"])
             self.ran += 1
+            if submitter:
+                self.submit_run(run, submitter)
+
+    def submit_run(self, run: PlannedRun, submitter: str) -> bool:
+        """Submit one run's result unless the board holds it; an earlier submission of the same run made with
+        other settings is removed first (see remove_superseded). Returns whether a submission was written."""
+        from .leaderboard.submit import SUBMISSIONS, content_hash, read_submission, submit
+
+        if self.board is None:
+            return False
+        path = self.results[run.key]
+        _, result = read_submission(path)
+        if (self.board / SUBMISSIONS / f"{content_hash(result)[:16]}.json").exists():
+            return False
+        self.superseded += self.remove_superseded([run])
+        # A partition that matches no recipe in partition/ (e.g. hub data instead of the canonical local
+        # copy) is submitted as a non-canonical row, marked on the board.
+        submit(path, self.board, recipes=self.recipes, submitter=submitter, profile=run.board_profile,
+               allow_non_canonical=True)
+        return True
 
     def submit_and_build(self, submitter: str) -> int:
         """Submit every result of the plan not yet on the board, then rebuild the board; returns how many were new."""
-        from .leaderboard.submit import SUBMISSIONS, build, content_hash, read_submission, submit
+        from .leaderboard.submit import build
 
         if self.board is None:
             return 0
-        self.superseded = self.remove_superseded()
-
-        new = 0
-        for run in self.runs:
-            path = self.results[run.key]
-            _, result = read_submission(path)
-            if (self.board / SUBMISSIONS / f"{content_hash(result)[:16]}.json").exists():
-                continue
-            # A partition that matches no recipe in partition/ (e.g. hub data instead of the canonical local
-            # copy) is submitted as a non-canonical row, marked on the board.
-            submit(path, self.board, recipes=self.recipes, submitter=submitter, profile=run.board_profile,
-                   allow_non_canonical=True)
-            new += 1
+        new = sum(self.submit_run(run, submitter) for run in self.runs)
         build(self.board)
         return new
 
-    def remove_superseded(self) -> int:
-        """Delete the board's earlier reproduction submissions of a planned run that are not its current result:
-        made with other settings (a card changed since) or an earlier copy of a run done again (its result was
-        lost). Same task, algorithm, partition, seed and profile label; submissions not made by a reproduction are
-        never touched. Keeps one submission per run and seed."""
+    def remove_superseded(self, runs: Iterable[PlannedRun] | None = None) -> int:
+        """Delete the board's earlier reproduction submissions of planned runs (all, or `runs`) that are not their
+        current result: made with other settings (a card changed since) or an earlier copy of a run done again
+        (its result was lost). Same task, algorithm, partition, seed and profile label; submissions not made by a
+        reproduction are never touched. Keeps one submission per run and seed."""
         from .leaderboard.schema import default_method
         from .leaderboard.submit import SUBMISSIONS, content_hash, read_submission
 
@@ -316,7 +369,7 @@ class Reproduction:
                     ((cfg.get("extra") or {}).get("reproduce") or {}).get("table", ""))
 
         current = {}
-        for r in self.runs:
+        for r in (self.runs if runs is None else runs):
             result = read_submission(self.results[r.key])[1]
             current[ident(r.task, r.algorithm, r.partition, r.seed, r.board_profile, result)] = content_hash(result)
         removed = 0
@@ -340,7 +393,8 @@ class Reproduction:
         """Per task, partition and algorithm: seed mean and std of the final primary metric, and the untrained one."""
         rows = []
         for run in self.runs:
-            rec = json.loads(self.results[run.key].read_text())
+            rec = json.loads(self.results[run.key].read_text(encoding="utf-8"))
+            rec = rec["result"] if "result" in rec and "submission" in rec else rec  # a board submission
             metric = rec["task"]["primary_metric"]
             privacy, mia = rec.get("privacy") or {}, rec.get("membership_inference") or {}
             rows.append({"task": run.task, "partition": run.partition_label, "algorithm": run.label,
@@ -379,7 +433,7 @@ def reproduce(table: str, profile: str, runs_dir: str | Path = "runs/reproduce",
     runs = plan_runs(family, profile, tasks, seeds, algorithms, partitions)
     rep = Reproduction(family, profile, runs, Path(runs_dir) / profile / family, Path(board) if board else None,
                        progress)
-    rep.execute()
+    rep.execute(submitter if board else None)
     rep.submit_and_build(submitter)
     return rep
 
@@ -394,7 +448,7 @@ def write_recipes(table: str, profile: str, folder: str | Path, tasks: Iterable[
     family = table_family(table)
     out = []
     seen = set()
-    for run in plan_runs(family, profile, tasks, algorithms=["fedavg"]):
+    for run in plan_runs(family, profile, tasks, algorithms=list(FL_ALGORITHMS)):
         p = run.partition
         recipe = partition_recipe(run.config(Path(folder), progress=False), run.task)
         ident = json.dumps(recipe.to_dict(), sort_keys=True)

@@ -49,7 +49,11 @@ def run_id(record: dict[str, Any]) -> str:
     cfg = record["config"]
     part = record.get("partition", {}).get("name", "all")
     task = record.get("task", {}).get("name") or cfg["task"]  # the card's name when --task is a card file
-    method = re.sub(r"[^A-Za-z0-9._+=-]+", "_", default_method(record)).strip("_")
+    name = default_method(record)
+    if record.get("kind") == "centralized":  # "centralized" files: the fixed budget; the converged reference apart
+        tags = name.split("+")[1:]
+        name = "+".join(["centralized-converged" if cfg.get("max_epochs") is not None else "centralized", *tags])
+    method = re.sub(r"[^A-Za-z0-9._+=-]+", "_", name).strip("_")
     return f"{task}-{method}-{part}-seed{cfg['seed']}"
 
 
@@ -115,8 +119,9 @@ def plot_curve(record: dict[str, Any], path: Path) -> None:
     curve = record["curve"]
     xs = [p["round"] for p in curve]
     xlabel = "pass over the training data" if record["kind"] == "centralized" else "round"
+    split = "validation" if curve and curve[0].get("split") == "validation" else "test"
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.plot(xs, [p["metrics"][metric] for p in curve], marker="o", ms=3, label=f"test {metric}")
+    ax.plot(xs, [p["metrics"][metric] for p in curve], marker="o", ms=3, label=f"{split} {metric}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(metric)
     if all("train_loss" in p for p in curve):  # runs on other runtimes (FedML) report no client losses

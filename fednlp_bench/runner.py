@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .config import EXECUTION_SETTINGS, LOAD_OPTIONS, RunConfig
 from .errors import UserError
-from .fl.centralized import fl_equivalent_passes, run_centralized
+from .data.splits import holdout_validation
+from .fl.centralized import EarlyStopping, fl_equivalent_passes, run_centralized, run_centralized_converged
 from .fl.client import ClientConfig
 from .fl.checkpoint import stop_on_sigterm
 from .fl.distributed import RankInfo, init_distributed, shutdown
@@ -32,17 +34,35 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FEDNLP_CACHE", Path.home() / ".cache" / "fednlp_bench"))
 
 
-def build_task(cfg: RunConfig) -> Task:
-    """Load (and subsample) the data, then tokenize it for the configured model."""
+def load_data(cfg: RunConfig):
+    """The run's dataset (any family), subsampled by --max-train / --max-test."""
     spec = get_spec(cfg.task)
     load_opts = {k: getattr(cfg, k) for k in LOAD_OPTIONS.get(spec.family, ()) if getattr(cfg, k) is not None}
     data = load_task_data(cfg.task, cfg.data_dir, cfg.train_file, cfg.test_file, cfg.text_columns, cfg.label_column,
                           seed=data_seed(cfg), **load_opts)
-    data = subsample(data, cfg.max_train, cfg.max_test, data_seed(cfg))
+    return subsample(data, cfg.max_train, cfg.max_test, data_seed(cfg))
+
+
+def tokenize_task(cfg: RunConfig, data) -> Task:
+    """The task adapter of a dataset for the configured model (tokenized once, cached on disk)."""
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-    adapter = adapter_class(spec.family)
+    adapter = adapter_class(get_spec(cfg.task).family)
     options = {k: getattr(cfg, k) for k in getattr(adapter, "OPTIONS", ()) if getattr(cfg, k, None) is not None}
     return adapter(data, model=cfg.model, max_length=cfg.max_length, cache_dir=cache, dropout=cfg.dropout, **options)
+
+
+def build_task(cfg: RunConfig) -> Task:
+    """Load (and subsample) the data, then tokenize it for the configured model."""
+    return tokenize_task(cfg, load_data(cfg))
+
+
+def build_validation_tasks(cfg: RunConfig) -> tuple[Task, Task, str]:
+    """(training task, validation task, fingerprint of the whole data) of the converged centralized reference: a
+    seeded --validation-fraction of the training split (data seed) is held out; the validation task's test split
+    is that held-out part."""
+    data = load_data(cfg)
+    train, validation = holdout_validation(data, cfg.validation_fraction, data_seed(cfg))
+    return tokenize_task(cfg, train), tokenize_task(cfg, validation), data.fingerprint
 
 
 def client_config(cfg: RunConfig) -> ClientConfig:
@@ -205,6 +225,7 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
               "membership_inference": membership_record(rc, task, out.weights, trained_ids(part, out.curve,
                                                                                           rc.eval_every), ranks.device),
               "execution": {"backend": rc.backend, "world_size": ranks.world, "device": str(ranks.device),
+                            "torch_threads": torch.get_num_threads(),
                             "precision": rc.precision, "compile": rc.compile, "resumed_from_round": out.resumed_from,
                             "checkpoint": str(folder / "checkpoint.pt") if rc.checkpoint_every else None}}
     record["path"] = str(write_result(record, rc.output))
@@ -216,16 +237,45 @@ def centralized_passes(cfg: RunConfig) -> float:
 
 
 def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
-    """The centralized baseline; by default as many passes over the data as the matching FL run."""
+    """The centralized baseline: with --max-epochs the converged reference (early stopping on a held-out validation
+    split, the best epoch's test metrics), else a fixed budget, by default as many passes over the data as the
+    matching FL run. `task` (the whole training split) is used by the fixed budget only."""
     cfg.algorithm = "centralized"
+    if cfg.max_epochs is not None:
+        return run_central_converged(cfg)
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
     passes = centralized_passes(rc)
     out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
                           compile=rc.compile)
-    record = {"kind": "centralized", "config": {**rc.to_dict(), "epochs": passes}, "seed": rc.seed,
-              "task": task_record(rc, task), **output_record(out), "upload_bytes_per_client_per_round": 0,
+    return central_record(rc, task, out, {"epochs": passes}, task.num_examples("train"))
+
+
+def run_central_converged(cfg: RunConfig) -> dict[str, Any]:
+    """The converged centralized reference (see run_central)."""
+    cfg.validate()
+    rc = cfg.resolved()
+    from .tasks.spec import higher_is_better
+
+    task, validation, fingerprint = build_validation_tasks(rc)
+    stopping = EarlyStopping(rc.max_epochs, rc.patience, higher_is_better(task.primary_metric))
+    out = run_centralized_converged(task, validation, stopping, client_config(rc), pick_device(rc.device), rc.seed,
+                                    rc.progress, compile=rc.compile)
+    # the fingerprint of the whole data (as the FL runs record it), so the board pairs the reference with them
+    return central_record(rc, task, out, {}, task.num_examples("train"),
+                          {"data_fingerprint": fingerprint, "num_validation": validation.num_examples("test")})
+
+
+def central_record(rc: RunConfig, task: Task, out: RunOutput, config_extra: dict[str, Any], member_count: int,
+                   task_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the result record of a centralized run (either kind)."""
+    record = {"kind": "centralized", "config": {**rc.to_dict(), **config_extra}, "seed": rc.seed,
+              "task": {**task_record(rc, task), **(task_extra or {})}, **output_record(out), "upload_bytes_per_client_per_round": 0,
               **({"privacy": privacy_record(rc, out.client_steps)} if rc.dp_sgd_clip is not None else {}),
-              "membership_inference": membership_record(rc, task, out.weights, np.arange(task.num_examples("train")),
+              "membership_inference": membership_record(rc, task, out.weights, np.arange(member_count),
                                                         pick_device(rc.device))}
+    if out.early_stopping is not None:
+        record["early_stopping"] = out.early_stopping
+    record["execution"] = {"device": str(pick_device(rc.device)), "torch_threads": torch.get_num_threads(),
+                           "precision": rc.precision, "compile": rc.compile}
     record["path"] = str(write_result(record, rc.output))
     return record

@@ -27,8 +27,12 @@ def make_record(kind: str = "federated", *, task: str = "demo", family: str = "t
                 client_p10: float = 0.4, client_std: float = 0.1, upload: int = 1000, clients: int = 10,
                 clients_per_round: int = 5, rounds: int = 3, model: str = "tiny", max_train: int | None = None,
                 fingerprint: str = FINGERPRINT, settings: dict[str, Any] | None = None,
-                privacy: dict[str, Any] | None = None, mia_auc: float | None = None) -> dict[str, Any]:
+                privacy: dict[str, Any] | None = None, mia_auc: float | None = None,
+                converged: bool = True) -> dict[str, Any]:
     """A valid schema-1 run JSON; `curve` is the primary metric per round (default: ramps to `final`).
+
+    A centralized record is the converged reference (max_epochs set) unless `converged` is False (a fixed budget
+    of `rounds` passes).
 
     Without `settings`, `privacy` and `mia_auc` the record has none of the keys of the trustworthy-FL options
     (like a result written before they existed). `settings` is merged into the config (e.g. selection,
@@ -52,7 +56,9 @@ def make_record(kind: str = "federated", *, task: str = "demo", family: str = "t
         "alpha": alpha, "beta": None, "clients": clients, "clients_per_round": clients_per_round, "rounds": rounds,
         "local_epochs": 1, "batch_size": 32, "client_optimizer": "adamw", "client_lr": 0.002, "mu": 0.0,
         "server_optimizer": "sgd", "server_lr": 1.0, "server_momentum": 0.0, "weighting": "examples",
-        "epochs": None if federated else float(rounds), "eval_every": 1, "seed": seed, "model": model,
+        "epochs": None if federated or converged else float(rounds),
+        "max_epochs": rounds if not federated and converged else None,
+        "patience": 2 if not federated and converged else None, "eval_every": 1, "seed": seed, "model": model,
         "max_length": 64, "dropout": None, "data_dir": None, "max_train": max_train, "max_test": None,
         "output": "runs", "cache_dir": None, "device": "auto", "progress": False, "extra": {},
     }

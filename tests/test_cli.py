@@ -213,7 +213,7 @@ def test_help_mentions_every_config_flag(command, capsys):
         expected -= {"--algorithm", "--selection", "--selection-candidates", "--dp-clip", "--dp-noise-multiplier",
                      "--dp-delta", "--continual-rounds", "--storage-cap"}
     else:
-        expected -= {"--epochs"}
+        expected -= {"--epochs", "--max-epochs", "--patience", "--validation-fraction"}
     if command != "run":
         expected -= {"--backend", "--checkpoint-every", "--checkpoint-dir", "--resume"}
     missing = sorted(f for f in expected if not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])", text))

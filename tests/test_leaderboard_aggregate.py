@@ -15,7 +15,8 @@ from fednlp_bench.leaderboard.aggregate import (COLUMNS, aggregate, canonical_di
 from leaderboard_factory import DIGEST, make_record, with_change
 
 EXPECTED_COLUMNS = ["task", "family", "model", "profile", "partition", "partition_digest", "canonical", "method",
-                    "algorithm", "metric", "n_seeds", "mean", "std", "centralized", "ratio", "gap", "rounds_to_90",
+                    "algorithm", "metric", "n_seeds", "mean", "std", "ci95", "centralized", "reference",
+                    "above_reference", "ratio", "gap", "rounds_to_90",
                     "client_p10", "client_std", "upload_bytes_per_round", "submitter",
                     "selection", "data", "dp", "epsilon", "mia_auc"]
 OTHER_DIGEST = "c" * 64
@@ -214,7 +215,9 @@ def test_write_table_round_trips(tmp_path, table):
     pd.testing.assert_frame_equal(pd.read_parquet(parquet_path), table)
     text = csv_path.read_text()
     assert text.splitlines()[0] == ",".join(EXPECTED_COLUMNS)
-    assert ",accuracy,2,0.95,0.07071067811865474,0.95,1.0,0.0,2.0,,,0," in text  # shortest repr, NaN empty
+    # shortest repr, NaN empty; ci95 = t(0.975, 1) * std / sqrt(2)
+    assert ",accuracy,2,0.95,0.07071067811865474,0.635310" in text
+    assert ",0.95,converged,False,1.0,0.0,2.0,,,0," in text
 
 
 def test_write_table_is_byte_identical(tmp_path, table):

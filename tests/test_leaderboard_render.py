@@ -23,8 +23,8 @@ import pytest
 from fednlp_bench.leaderboard.render import build_board
 
 COLUMNS = ["task", "family", "model", "profile", "partition", "partition_digest", "canonical", "method", "algorithm",
-           "metric", "n_seeds", "mean", "std", "centralized", "ratio", "gap", "rounds_to_90", "client_p10",
-           "client_std", "upload_bytes_per_round", "submitter"]
+           "metric", "n_seeds", "mean", "std", "ci95", "centralized", "reference", "above_reference", "ratio", "gap",
+           "rounds_to_90", "client_p10", "client_std", "upload_bytes_per_round", "submitter"]
 HOSTILE = "<script>alert(1)</script>"
 DIGEST = "ab" * 32
 
@@ -35,7 +35,9 @@ def _row(task, family, metric, method, partition, mean, centralized, rounds_to_9
     return {"task": task, "family": family, "model": model, "profile": f"{model}, 5 rounds, max_train all",
             "partition": partition, "partition_digest": DIGEST if fed else None, "canonical": canonical,
             "method": method, "algorithm": method if fed else "centralized", "metric": metric, "n_seeds": n_seeds,
-            "mean": mean, "std": std, "centralized": centralized,
+            "mean": mean, "std": std, "ci95": 12.706 * std / math.sqrt(2) if n_seeds == 2 else math.nan,
+            "centralized": centralized, "reference": "converged" if fed else "converged",
+            "above_reference": bool(fed and mean > centralized),
             "ratio": mean / centralized if fed else 1.0, "gap": centralized - mean if fed else 0.0,
             "rounds_to_90": rounds_to_90 if fed else math.nan,
             "client_p10": (p10 if p10 is not None else mean - 0.1) if fed else math.nan,
@@ -176,11 +178,15 @@ def test_markdown_one_table_per_task_grouped_by_family(board):
     assert md.index("## Text classification") < md.index("### demo") < md.index("## Sequence tagging") \
         < md.index("### wnut17")
     separators = [ln for ln in md.splitlines() if re.fullmatch(r"\|(-{3}:?\|)+", ln)]
-    assert len(separators) == 2  # one table per task, one task per family here
+    assert len(separators) == 4  # the profile's setup, one table per task (one per family here), provenance
     lines = md.splitlines()
     demo_header = next(ln for ln in lines if ln.startswith("| method"))
-    assert "accuracy (mean ± std)" in demo_header and "rounds to 90%" in demo_header and "submitter" in demo_header
-    assert "| 0.8000 ± 0.0100 (n=2) |" in md  # fixed float formatting
+    assert "accuracy (mean ± 95% CI)" in demo_header and "rounds to 90%" in demo_header and "| n |" in demo_header
+    assert "submitter" not in demo_header and "profile" not in demo_header  # moved to the provenance table
+    provenance = md[md.index("## Provenance"):]
+    assert "| submitter |" in provenance and "mallory &amp; &lt;b&gt;co&lt;/b&gt;" in provenance
+    assert "| 0.8000 ± 0.0898 | 2 |" in md  # fixed float formatting, the 95% interval of 2 seeds
+    assert "| 0.6000 ± 0.0898 | 2 |" in md and "not canonical" not in md
     assert "| 0.941 |" in md  # ratio 0.80 / 0.85
     assert "| 2.000 |" in md  # upload MB/round
     assert "](plots/ratio.png)" in md
@@ -264,10 +270,11 @@ def test_page_renders_in_headless_chromium(board, browser):
 
     browser.get((board / "index.html").as_uri())
     tables = browser.find_elements(By.CSS_SELECTOR, "table.board")
-    assert len(tables) == 2
+    assert len(tables) == 3  # demo, wnut17, provenance
+    assert len(browser.find_elements(By.CSS_SELECTOR, "table.setup")) == 1  # what the profile is
     demo = tables[0]
     assert len(demo.find_elements(By.CSS_SELECTOR, "tbody tr")) == 5
-    assert HOSTILE in _column(demo, 0)  # shown as text, not run
+    assert any(HOSTILE in cell for cell in _column(demo, 0))  # shown as text, not run
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018
     assert browser.execute_script(
@@ -290,17 +297,18 @@ def test_click_sorts_a_column(board, browser):
     headers = [th.text.replace("↕", "").strip() for th in table.find_elements(By.CSS_SELECTOR, "thead th")]
     col = headers.index("rounds to 90%")
     before = _column(table, col)
-    assert before == ["—", "12.5", "10.0", "9.0", "—"]  # default order: best mean first
+    # default order: best mean first; the centralized row has no rounds, the hostile row never reached 90%
+    assert before == ["—", "12.5", "10.0", "9.0", "not reached"]
 
     header = table.find_elements(By.CSS_SELECTOR, "thead th")[col]
     header.click()
     ascending = _column(table, col)
     assert ascending != before
-    assert ascending == ["9.0", "10.0", "12.5", "—", "—"]  # numeric, not string order; blanks last
+    assert ascending == ["9.0", "10.0", "12.5", "—", "not reached"]  # numeric, not string order; blanks last
     assert header.get_attribute("aria-sort") == "ascending"
 
     header.click()
-    assert _column(table, col) == ["12.5", "10.0", "9.0", "—", "—"]
+    assert _column(table, col) == ["12.5", "10.0", "9.0", "—", "not reached"]
     assert header.get_attribute("aria-sort") == "descending"
 
     method_col = headers.index("method")

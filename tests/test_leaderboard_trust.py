@@ -235,7 +235,7 @@ def test_trustworthy_section_lists_fairness_and_privacy(tmp_path, table):
     paths = build_board(table, trust_records(), out)
     md = (out / "README.md").read_text(encoding="utf-8")
     assert md.count("## Trustworthy FL\n") == 1
-    section = md[md.index("## Trustworthy FL"):]
+    section = md[md.index("## Trustworthy FL"):md.index("## Provenance")]
     assert "### demo: fairness and privacy" in section and "wnut17" not in section  # wnut17: defaults only
     header = _lines_with(section, "| partition | method |")[0]
     for h in ("selection", "data", "DP", "accuracy (mean ± std)", "client p10", "client std", "ε", "MIA AUC"):
@@ -254,7 +254,7 @@ def test_trustworthy_section_lists_fairness_and_privacy(tmp_path, table):
     assert png in [Path(p) for p in paths] and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "index.html").read_text(encoding="utf-8")
     assert '<h2 id="trustworthy-fl">Trustworthy FL</h2>' in page and "plots/trustworthy.png" in page
-    assert page.count('<table class="board">') == 3  # demo, wnut17 and the demo section table
+    assert page.count('<table class="board">') == 4  # demo, wnut17, the demo section table, provenance
     assert '<td class="num" data-sort="3.0">3.00</td>' in page
 
 
@@ -343,9 +343,11 @@ def test_render_puts_the_lowest_perplexity_first(tmp_path):
     build_board(df, recs, out)
     md = (out / "README.md").read_text(encoding="utf-8")
     assert "## Language modelling" in md and "perplexity is lower-is-better" in md.lower()
-    table = [ln for ln in md[md.index("### wikitext"):].splitlines() if ln.startswith("| ")][1:]
+    section = md[md.index("### wikitext"):md.index("## Provenance")]
+    table = [ln for ln in section.splitlines() if ln.startswith("| ")][1:]
     assert [ln.split(" | ")[0].lstrip("| ") for ln in table] == ["centralized", "fedavg", "fedprox"]
-    assert "| 25.0000 ± 1.4142 (n=2) |" in table[1] and "| 0.800 |" in table[1] and "| 5.0000 |" in table[1]
+    # mean ± the 95% interval of 2 seeds (std 1.4142: t(0.975, 1) * 1.4142 / sqrt(2) = 12.7062), n, ratio, gap
+    assert "| 25.0000 ± 12.7062 | 2 |" in table[1] and "| 0.800 |" in table[1] and "| 5.0000 |" in table[1]
     # higher-is-better tasks keep the highest first
     acc = [make_record(final=0.5), make_record(algorithm="fedprox", final=0.7)]
     build_board(aggregate(acc, canonical={DIGEST}), acc, tmp_path / "acc")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -162,11 +163,20 @@ def test_second_run_skips_finished_runs_and_rebuilds_the_same_board(tmp_path, mo
     assert _tree(runs) == results  # nothing re-run, nothing rewritten
     assert _tree(board) == board_files  # same submissions, byte-identical board
 
-    # an interrupted reproduction: a lost result is the only run done again
+    # a result lost from the runs folder is still on the board: not run again
     lost = sorted(finished_runs(first.folder).values())[3]
     lost.unlink()
     third = reproduce("text_classification", "smoke", runs, board, tasks=[str(card)], progress=False)
-    assert (third.ran, third.skipped, third.superseded) == (1, 6, 1)  # the old copy of the redone run leaves
+    assert (third.ran, third.skipped, third.superseded) == (0, 7, 0)
+    assert _tree(board) == board_files
+    # lost from both (an interrupted run never submitted): it is the only run done again
+    key = json.loads(sorted(finished_runs(first.folder).values())[3].read_text())["config"]["extra"]["reproduce"]["key"]
+    lost = finished_runs(first.folder)[key]
+    lost.unlink()
+    next(p for p in (board / "submissions").glob("*.json")
+         if json.loads(p.read_text())["result"]["config"]["extra"]["reproduce"]["key"] == key).unlink()
+    redo = reproduce("text_classification", "smoke", runs, board, tasks=[str(card)], progress=False)
+    assert (redo.ran, redo.skipped) == (1, 6)
     assert len(list((board / "submissions").glob("*.json"))) == 7
 
     # a card changed since: only the runs it touches are done again, and their old submissions leave the board
@@ -179,6 +189,53 @@ def test_second_run_skips_finished_runs_and_rebuilds_the_same_board(tmp_path, mo
     assert len(stored) == 7
     assert sorted(d["result"]["config"]["client_lr"] for d in stored
                   if d["result"]["config"]["algorithm"] == "fedavg") == [1.0e-3, 1.0e-3]
+
+
+def test_a_fresh_clone_resumes_from_the_committed_board_without_running_anything(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDNLP_CACHE", str(tmp_path / "cache"))
+    card = _tiny_card(tmp_path)
+    board = tmp_path / "leaderboard"
+    reproduce("text_classification", "smoke", tmp_path / "runs", board, tasks=[str(card)], seeds=[1],
+              algorithms=["centralized", "fedavg"], progress=False)
+    committed = _tree(board)
+    # a fresh clone: the board (with its submissions) but no runs folder; any training would be a failure
+    clone = tmp_path / "clone" / "leaderboard"
+    shutil.copytree(board, clone)
+    import fednlp_bench.runner as runner
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a run already on the board was run again")
+
+    monkeypatch.setattr(runner, "run_fl", no_training)
+    monkeypatch.setattr(runner, "run_central", no_training)
+    again = reproduce("text_classification", "smoke", tmp_path / "clone" / "runs", clone, tasks=[str(card)],
+                      seeds=[1], algorithms=["centralized", "fedavg"], progress=False)
+    assert (again.ran, again.skipped) == (0, 3)
+    assert _tree(clone) == committed  # same submissions, same board
+    summary = again.summary()  # read from the board's submissions, untrained score included
+    assert len(summary) == 3 and summary["untrained"].notna().all()
+    # and the dry run counts them as finished
+    assert main(["reproduce", "text_classification", "--profile", "smoke", "--tasks", str(card), "--seeds", "1",
+                 "--algorithms", "centralized", "fedavg", "--runs", str(tmp_path / "clone" / "runs"),
+                 "--root", str(clone), "--dry-run"]) == 0
+
+
+def test_each_result_is_submitted_as_it_finishes(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDNLP_CACHE", str(tmp_path / "cache"))
+    card = _tiny_card(tmp_path)
+    board = tmp_path / "leaderboard"
+    import fednlp_bench.runner as runner
+
+    real_fl, seen = runner.run_fl, []
+
+    def counting(cfg, task=None):
+        seen.append(len(list((board / "submissions").glob("*.json"))))  # submissions before this run starts
+        return real_fl(cfg, task)
+
+    monkeypatch.setattr(runner, "run_fl", counting)
+    reproduce("text_classification", "smoke", tmp_path / "runs", board, tasks=[str(card)], seeds=[1],
+              algorithms=["centralized", "fedavg"], progress=False)
+    assert seen == [1, 2]  # the centralized run was on the board before the first FL run began
 
 
 def test_changed_settings_are_not_taken_as_finished(tmp_path, monkeypatch):
@@ -283,13 +340,14 @@ def test_trust_table_reaches_the_board_beside_the_standard_rows(tmp_path, monkey
     assert set(summary["algorithm"]) == {"centralized"} | {f"fedavg+{v}" for v in TRUST_VARIANTS}
     assert summary["mia_auc"].between(0, 1).sum() == len(TRUST_VARIANTS)
     table = pd.read_csv(board / "results.csv")
-    fl = table[table["method"] != "centralized"]
+    fl = table[table["algorithm"] != "centralized"]
     assert set(fl["method"]) >= {"fedavg", "fedavg+activity", "fedavg+dp-client(z=0.3,S=0.5)"}
     assert len(fl) == len(TRUST_VARIANTS)  # uniform + --mia shares the standard fedavg row (same training)
     dp = fl[fl["dp"] != "none"]
     assert len(dp) == 2 and (dp["epsilon"] > 0).all()
-    assert "Trustworthy FL" in (board / "README.md").read_text()
+    assert "Trustworthy FL" in (board / "smoke" / "README.md").read_text()  # a smoke card: the smoke page
     stored = [json.loads(p.read_text()) for p in (board / "submissions").glob("*.json")]
     standard = [d for d in stored if "table" not in d["result"]["config"]["extra"]["reproduce"]]
-    assert len(standard) == 2  # the standard runs stayed (the trustworthy centralized run sits beside its twin)
-    assert len(stored) == 2 + 1 + len(TRUST_VARIANTS)
+    assert len(standard) == 2  # the standard runs stayed
+    # the trustworthy table's centralized run has the same settings (and key) as the standard one: not redone
+    assert len(stored) == 2 + len(TRUST_VARIANTS) and rep.skipped == 1

@@ -205,3 +205,20 @@ def seeded_split(n: int, test_fraction: float, seed: int, what: str, unit: str =
     order = np.random.default_rng(seed).permutation(n)
     n_test = min(max(int(round(n * test_fraction)), 1), n - 1)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def holdout_validation(data: Any, fraction: float, seed: int) -> tuple[Any, Any]:
+    """(training data, validation data) of any family's dataset: a seeded `fraction` of the training split is held
+    out. The training data keeps the rest of the training split and the whole test split; the validation data has
+    the same training split (so a tokenizer or model built from it is the same) and the held-out examples as its
+    test split. Works for every dataset class with `train_*` / `test_*` field pairs and a `subset` method."""
+    from dataclasses import fields as dc_fields, replace
+
+    n_train, n_test = len(data.train_texts), len(data.test_texts)
+    keep, held = seeded_split(n_train, fraction, int(np.random.SeedSequence([seed, 0x7A11]).generate_state(1)[0]),
+                              "the training split", "training example")
+    names = {f.name for f in dc_fields(data)}
+    # a copy whose test split is the training split, so that `subset` can pick validation examples from it
+    train_as_test = replace(data, **{"test_" + n[len("train_"):]: getattr(data, n) for n in names
+                                     if n.startswith("train_") and "test_" + n[len("train_"):] in names})
+    return data.subset(keep, np.arange(n_test)), train_as_test.subset(keep, held)

@@ -1,8 +1,10 @@
-"""Centralized baseline: the same model and data, trained on the union of all clients' data."""
+"""Centralized baselines: the same model trained on the union of all clients' data, either for a fixed number of
+passes (the same budget as an FL run) or to convergence (early stopping on a held-out validation split)."""
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -50,6 +52,78 @@ def run_centralized(
         bar.set_postfix({task.primary_metric: f"{metrics[task.primary_metric]:.3f}"})
     if client.dp_sgd_clip is not None:  # DP-SGD accounting: one data holder, `done` steps at rate B/n
         out.client_steps = {0: {n: done}}
+    out.weights = flat.get()
+    out.wall_time_s = time.perf_counter() - start
+    return out
+
+
+@dataclass
+class EarlyStopping:
+    """Train up to `max_epochs` passes; stop after `patience` epochs without a better validation metric."""
+
+    max_epochs: int
+    patience: int
+    higher_is_better: bool = True
+
+
+def best_epoch(values: list[float], higher_is_better: bool = True) -> int:
+    """1-based epoch of the best validation value (the first one on ties)."""
+    best = 0
+    for i, v in enumerate(values):
+        if (v > values[best]) if higher_is_better else (v < values[best]):
+            best = i
+    return best + 1
+
+
+def run_centralized_converged(
+    task: Task, validation: Task, stopping: EarlyStopping, client: ClientConfig, device: torch.device, seed: int = 42,
+    progress: bool = True, compile: bool = False,
+) -> RunOutput:
+    """The converged reference: one pass per epoch over `task`'s training data, the primary metric measured on
+    `validation` (held-out training examples) after each; stops after `stopping.patience` epochs without
+    improvement (or at `max_epochs`), restores the best epoch's weights and evaluates them once on the test split.
+
+    The curve holds the validation metrics of every epoch (`"split": "validation"`); `final` and `predictions` are
+    the best epoch's test results; `early_stopping` records epochs run, the best epoch and its validation metrics.
+    """
+    start = time.perf_counter()
+    model = task.new_model(seed).to(device)
+    flat = FlatParams(model)
+    train_model = torch.compile(model, dynamic=True) if compile else model
+    out = RunOutput(num_parameters=flat.numel, upload_bytes=0)
+    n = task.num_examples("train")
+    ids = np.arange(n)
+    rng = np.random.default_rng([seed, 0xCE])
+    torch.manual_seed(seed)
+    metric = task.primary_metric
+    history: list[float] = []
+    best_weights, steps = flat.get(), 0
+    bar = tqdm(range(1, stopping.max_epochs + 1), desc=f"{task.name} centralized (early stopping)", unit="epoch",
+               disable=not progress)
+    for epoch in bar:
+        batches = batch_order(ids, client.batch_size, 1, rng)
+        loss = train_steps(task, train_model, flat, batches, client, device,
+                           seed=int(np.random.SeedSequence([seed, epoch, 0xCE]).generate_state(1)[0]))
+        steps += len(batches)
+        _, val = evaluate(validation, model, device)
+        history.append(float(val[metric]))
+        out.curve.append({"round": epoch, "passes": float(epoch), "split": "validation", "metrics": val,
+                          "train_loss": loss, "wall_time_s": time.perf_counter() - start})
+        best = best_epoch(history, stopping.higher_is_better)
+        if best == epoch:
+            best_weights = flat.get()
+        bar.set_postfix({f"val {metric}": f"{val[metric]:.3f}", "best epoch": best})
+        if epoch - best >= stopping.patience:
+            break
+    flat.set_(best_weights)
+    out.predictions, out.final = evaluate(task, model, device)
+    best = best_epoch(history, stopping.higher_is_better)
+    out.early_stopping = {"monitor": f"validation {metric}", "max_epochs": stopping.max_epochs,
+                          "patience": stopping.patience, "epochs_run": len(history), "best_epoch": best,
+                          "best_validation": out.curve[best - 1]["metrics"],
+                          "validation_examples": validation.num_examples("test"), "train_examples": n}
+    if client.dp_sgd_clip is not None:
+        out.client_steps = {0: {n: steps}}
     out.weights = flat.get()
     out.wall_time_s = time.perf_counter() - start
     return out

@@ -52,6 +52,7 @@ class RunOutput:
     upload_bytes: int = 0
     resumed_from: int | None = None  # the checkpoint round this process started after
     client_steps: dict[int, dict[int, int]] = field(default_factory=dict)  # DP-SGD: client -> {examples held: steps}
+    early_stopping: dict | None = None  # the converged centralized reference: epochs run, best epoch, validation
 
 
 def client_seed(seed: int, round_idx: int, client: int) -> int:

@@ -1,8 +1,16 @@
 """From result files to one leaderboard table (pandas): seeds averaged, federated vs centralized, CSV + parquet.
 
 One row per (task, family, model, profile, partition, method). Statistics over seeds: runs that share a seed
-are averaged first, then `mean` is the mean over seeds and `std` the sample standard deviation over seeds
-(ddof=1) when there are two seeds or more, 0.0 for a single seed.
+are averaged first, then `mean` is the mean over seeds, `std` the sample standard deviation over seeds
+(ddof=1) when there are two seeds or more, 0.0 for a single seed, and `ci95` the half-width of the 95%
+t-interval of the mean (t(0.975, n-1) * std / sqrt(n); NaN for a single seed).
+
+The centralized reference (`centralized`) of a row is the seed mean of the converged centralized runs (early
+stopping on a held-out validation split: config.max_epochs set) of the same task, model, data and profile, or,
+where there is none, of the same-budget centralized runs (a fixed number of passes); `reference` names which
+("converged" or "same budget"). `above_reference` flags a row (other than the reference itself) whose mean is
+better than the reference by more than its ci95 (by anything at all for a single seed): a federated result
+that beats its upper bound says the bound is not one.
 
 Runs that train differently (client selection, continual data, differential privacy; schema.run_settings) are
 never averaged together: the default method name carries those settings, and rows are also kept apart by them
@@ -39,8 +47,8 @@ __all__ = ["COLUMNS", "GROUP_KEY", "SORT_KEY", "aggregate", "canonical_digests",
 COLUMNS: dict[str, str] = {
     "task": "str", "family": "str", "model": "str", "profile": "str", "partition": "str",
     "partition_digest": "str", "canonical": "bool", "method": "str", "algorithm": "str", "metric": "str",
-    "n_seeds": "int64", "mean": "float64", "std": "float64", "centralized": "float64", "ratio": "float64",
-    "gap": "float64", "rounds_to_90": "float64", "client_p10": "float64", "client_std": "float64",
+    "n_seeds": "int64", "mean": "float64", "std": "float64", "ci95": "float64", "centralized": "float64",
+    "reference": "str", "above_reference": "bool", "ratio": "float64", "gap": "float64", "rounds_to_90": "float64", "client_p10": "float64", "client_std": "float64",
     "upload_bytes_per_round": "int64", "submitter": "str",
     "selection": "str", "data": "str", "dp": "str", "epsilon": "float64", "mia_auc": "float64",
 }
@@ -115,6 +123,15 @@ def _seed_stats(values: dict[int, list[float]]) -> tuple[float, float, int]:
     return float(per_seed.mean()), float(per_seed.std(ddof=1)) if n > 1 else 0.0, n
 
 
+def ci95_half_width(std: float, n: int) -> float:
+    """Half-width of the 95% t-interval of a mean over n seeds (NaN for n < 2)."""
+    from scipy.stats import t
+
+    if n < 2 or math.isnan(std):
+        return math.nan
+    return float(t.ppf(0.975, n - 1) * std / math.sqrt(n))
+
+
 def _seed_mean(values: dict[int, list[float]]) -> float:
     return _seed_stats(values)[0] if values else math.nan
 
@@ -150,6 +167,7 @@ def _facts(sub: dict[str, Any]) -> dict[str, Any]:
     federated = r["kind"] == "federated"
     settings = run_settings(r)
     return {
+        "reference": "" if federated else reference_kind(r),
         "selection": settings["selection"], "data": settings["data"], "dp": settings["dp"],
         "settings": "+".join(settings["tags"]), "epsilon": settings["epsilon"], "mia_auc": settings["mia_auc"],
         "task": task["name"], "family": task["family"], "model": task["model"], "profile": meta["profile"],
@@ -162,6 +180,11 @@ def _facts(sub: dict[str, Any]) -> dict[str, Any]:
         "client_std": float(r["clients"][metric]["std"]) if federated else math.nan,
         "upload": int(r["upload_bytes_per_client_per_round"]) * int(cfg["clients_per_round"]),
     }
+
+
+def reference_kind(result: dict[str, Any]) -> str:
+    """"converged" for a centralized run trained to convergence (early stopping), else "same budget"."""
+    return "converged" if (result.get("config") or {}).get("max_epochs") is not None else "same budget"
 
 
 def _empty_frame() -> pd.DataFrame:
@@ -193,16 +216,27 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
     if not facts:
         return _empty_frame()
 
-    # Centralized baselines: (task, model, data fingerprint, profile) -> {seed: [final primary metric]};
-    # only centralized runs with default settings (no DP) are baselines.
-    central: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    # Centralized baselines: (task, model, data fingerprint, profile) -> {reference kind: {seed: [final metric]}};
+    # only centralized runs with default settings (no DP) are baselines; converged ones win over same-budget ones.
+    central: dict[tuple, dict[str, dict[int, list[float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list)))
     for f in facts:
         if not f["federated"] and not f["settings"]:
-            central[(f["task"], f["model"], f["fingerprint"], f["profile"])][f["seed"]].append(f["final"])
+            central[(f["task"], f["model"], f["fingerprint"], f["profile"])][f["reference"]][f["seed"]].append(f["final"])
+
+    def reference_of(key: tuple, fingerprints: list[str]) -> tuple[str, dict[int, list[float]]]:
+        for kind in ("converged", "same budget"):
+            seeds: dict[int, list[float]] = defaultdict(list)
+            for fp in fingerprints:
+                for seed, vals in central.get((key[0], key[2], fp, key[3]), {}).get(kind, {}).items():
+                    seeds[seed] += vals
+            if seeds:
+                return kind, seeds
+        return "", {}
 
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for f in facts:
-        groups[tuple(f[k] for k in GROUP_KEY + _SETTINGS_KEY)].append(f)
+        groups[tuple(f[k] for k in GROUP_KEY + _SETTINGS_KEY + ("reference",))].append(f)
 
     rows = []
     for full_key in sorted(groups):
@@ -212,15 +246,17 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
         higher = higher_is_better(members[0]["metric"])
         by_seed = lambda field: _by_seed(members, field)  # noqa: E731
         mean, std, n = _seed_stats(by_seed("final"))
-        baseline: dict[int, list[float]] = defaultdict(list)
-        for fp in sorted({m["fingerprint"] for m in members}):
-            for seed, vals in central.get((key[0], key[2], fp, key[3]), {}).items():
-                baseline[seed] += vals
+        ci = ci95_half_width(std, n)
+        kind, baseline = reference_of(key, sorted({m["fingerprint"] for m in members}))
         cen = _seed_mean(baseline)
-        if federated or members[0]["settings"]:
-            ratio, gap = _ratio_gap(mean, cen, higher)
-        else:
+        is_reference = not federated and not members[0]["settings"] and members[0]["reference"] == kind
+        if is_reference:
             ratio, gap = 1.0, 0.0
+        else:
+            ratio, gap = _ratio_gap(mean, cen, higher)
+        # better than the reference by more than the row's own interval (any margin without an interval)
+        above = (not is_reference and not math.isnan(cen) and not math.isnan(mean)
+                 and -gap > (0.0 if math.isnan(ci) else ci))
         target = _target(cen, higher)
         reach = {s: [_rounds_to_target(m["curve"], m["metric"], target, higher) for m in members if m["seed"] == s]
                  for s in {m["seed"] for m in members}}
@@ -232,7 +268,8 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
             "canonical": all(m["canonical"] for m in members),
             "algorithm": ",".join(sorted({m["algorithm"] for m in members})),
             "metric": ",".join(sorted({m["metric"] for m in members})),
-            "n_seeds": n, "mean": mean, "std": std, "centralized": cen, "ratio": ratio, "gap": gap,
+            "n_seeds": n, "mean": mean, "std": std, "ci95": ci, "centralized": cen, "reference": kind,
+            "above_reference": bool(above), "ratio": ratio, "gap": gap,
             "rounds_to_90": math.nan if any_never else _seed_mean(reach),
             "client_p10": _seed_mean(by_seed("client_p10")), "client_std": _seed_mean(by_seed("client_std")),
             "upload_bytes_per_round": int(round(_seed_mean(by_seed("upload")))),
@@ -276,5 +313,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if p.suffix == ".parquet":
         return pd.read_parquet(p, engine="pyarrow")
     floats = [c for c, t in COLUMNS.items() if t == "float64"]
-    df = pd.read_csv(p, keep_default_na=False, na_values={c: [""] for c in floats}, dtype={c: t for c, t in COLUMNS.items() if t != "bool"})
-    return df.astype({"canonical": "bool"})
+    df = pd.read_csv(p, keep_default_na=False, na_values={c: [""] for c in floats},
+                     dtype={c: t for c, t in COLUMNS.items() if t != "bool"})
+    return df.astype({"canonical": "bool", "above_reference": "bool"})

@@ -1,9 +1,19 @@
-"""The leaderboard board: README.md (markdown tables), index.html (one static page) and PNG plots.
+"""The leaderboard board: one page per profile, each a README.md (markdown tables), an index.html (one static
+page) and PNG plots.
 
 `build_board(df, records, out_folder)` renders the aggregated table (one row per task, model, profile,
-partition and method; see aggregate.py for the columns) and the run records behind it. Output is
-byte-identical across rebuilds from the same input: rows and records are sorted here, floats use fixed
-formats, nothing carries a timestamp, and PNGs are saved without the "Software" metadata. Every file is
+partition and method; see aggregate.py for the columns) and the run records behind it. The standard profile
+(converged, 3 seeds) is the default page (out_folder/README.md and index.html, together with rows of any profile
+not named smoke or full); smoke rows (pipeline checks) and full rows get their own pages under smoke/ and
+full/. Each page opens with what its profile is (model, data sizes, clients, rounds, local epochs, seeds and the
+centralized reference's early stopping), then one table per task: mean with its 95% confidence interval over
+seeds, n, the centralized reference, ratio, gap, rounds to 90% and client p10, with a flag on any row above
+its reference; who submitted what under which profile label follows in a provenance table. Plots: the
+metric against the label-skew alpha per algorithm with interval bars and the centralized band, and learning
+curves averaged over seeds with their range as a band, one panel per partition.
+
+Output is byte-identical across rebuilds from the same input: rows and records are sorted here, floats use
+fixed formats, nothing carries a timestamp, and PNGs are saved without the "Software" metadata. Every file is
 written to a temp file and renamed into place.
 
 When any run uses a non-default client selection, continual data, differential privacy or the
@@ -28,6 +38,7 @@ import math
 import os
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -46,25 +57,43 @@ NA = "—"
 
 # (key, header, kind) of the per-task table; kind picks the cell formatter.
 COLUMNS = (
-    ("method", "method", "text"),
-    ("partition", "partition", "text"),
-    ("canonical", "canonical", "canonical"),
+    ("method", "method", "method"),  # the method, marked † when its partition is not canonical
+    ("partition", "partition", "partition"),
+    ("model", "model", "text"),
     ("mean", None, "score"),  # header names the task's metric
+    ("n_seeds", "n", "count"),
     ("centralized", "centralized", "metric"),
     ("ratio", "ratio", "ratio"),
     ("gap", "gap", "metric"),
     ("rounds_to_90", "rounds to 90%", "rounds"),
     ("client_p10", "client p10", "metric"),
     ("upload_bytes_per_round", "upload MB/round", "megabytes"),
-    ("submitter", "submitter", "text"),
-    ("profile", "profile", "text"),
+    ("above_reference", "flag", "flag"),
 )
+# Who submitted each row under which profile label, and its partition digest: below the tables of a page.
+PROVENANCE_COLUMNS = (
+    ("method", "method", "text"),
+    ("partition", "partition", "text"),
+    ("model", "model", "text"),
+    ("profile", "profile", "text"),
+    ("submitter", "submitter", "text"),
+    ("canonical", "canonical", "canonical"),
+    ("partition_digest", "partition digest", "digest"),
+)
+ABOVE = "▲"  # a row better than its centralized reference by more than its interval
+NOT_CANONICAL = "†"
 
-LEGEND = ("mean ± std over n seeds of the task's primary metric (fraction in [0, 1]); centralized: the same "
-          "model trained on all the data; ratio = federated / centralized; gap = centralized − federated; "
-          "rounds to 90%: first round reaching 90% of centralized (mean over seeds); client p10: 10th-percentile "
-          "client score; upload MB/round: bytes sent to the server per round (1 MB = 10^6 bytes); canonical ✓: "
-          "the partition digest matches a recipe in partition/.")
+LEGEND = ("mean ± 95% CI: the task's primary metric (fraction in [0, 1]) averaged over the n seeds, ± the half-width "
+          "of the 95% t-interval of that mean (t(0.975, n−1) · std / √n; — with a single seed). centralized: the "
+          "reference, the same model trained on all the data — converged (early stopping on a held-out validation "
+          "split, the test metric of the best epoch) where the profile has such a run, else the same-budget run "
+          "(as many passes as the FL run); ratio = federated / centralized; gap = centralized − federated; rounds "
+          "to 90%: first evaluated round reaching 90% of centralized (mean over seeds; 'not reached' when a seed "
+          "never did); client p10: 10th-percentile client score; upload MB/round: bytes sent to the server per "
+          "round (1 MB = 10^6 bytes); flag " + ABOVE + ": the row beats its centralized reference by more than its "
+          "interval, so that reference is not an upper bound for it; " + NOT_CANONICAL + " after a method: its "
+          "partition digest matches no recipe in partition/. — : not applicable or not measured (no interval for "
+          "one seed, no centralized reference for this task and model, no per-client scores for a centralized run).")
 # Added to the legend when a lower-is-better metric (perplexity) is on the board.
 LOWER_LEGEND = (" Perplexity is lower-is-better: rows list the lowest first, ratio = centralized / federated "
                 "(1 = as good as centralized), gap = federated − centralized and rounds to 90% is the first round "
@@ -78,7 +107,7 @@ TRUST_COLUMNS = (
     ("selection", "selection", "text"),
     ("data", "data", "text"),
     ("dp", "DP", "text"),
-    ("mean", None, "score"),
+    ("mean", None, "score_std"),
     ("client_p10", "client p10", "metric"),
     ("client_std", "client std", "metric"),
     ("epsilon", "ε", "epsilon"),
@@ -135,8 +164,10 @@ def _sort_value(row: dict[str, Any], key: str, kind: str) -> str:
     """The raw value a cell sorts by (numbers as plain decimals, '' when missing)."""
     if kind == "text":
         return _text(row.get(key))
-    if kind == "canonical":
+    if kind in ("canonical", "flag"):
         return "1" if _truthy(row.get(key)) else "0"
+    if kind in ("method", "partition", "digest"):
+        return _text(row.get(key))
     if kind == "epsilon" and _is_inf(row.get(key)):
         return "1e308"  # sorts after every finite epsilon
     x = _num(row.get(key))
@@ -152,9 +183,26 @@ def _cell(row: dict[str, Any], key: str, kind: str) -> str:
     value = row.get(key)
     if kind == "text":
         return _text(value) or NA
+    if kind == "method":
+        return (_text(value) or NA) + ("" if _truthy(row.get("canonical")) or row.get("canonical") is None
+                                        else " " + NOT_CANONICAL)
+    if kind == "partition":
+        return short_partition(_text(value)) or NA
     if kind == "canonical":
         return "✓" if _truthy(value) else "✗"
+    if kind == "digest":
+        return _text(value)[:12] or NA
+    if kind == "count":
+        x = _num(value)
+        return NA if math.isnan(x) else str(int(x))
+    if kind == "flag":
+        return ABOVE if _truthy(value) else ""
     if kind == "score":
+        mean, ci = _num(row.get("mean")), _num(row.get("ci95"))
+        if math.isnan(mean):
+            return NA
+        return f"{mean:.4f} ± {_fixed(ci, 4)}"
+    if kind == "score_std":
         mean, std, n = _num(row.get("mean")), _num(row.get("std")), _num(row.get("n_seeds"))
         if math.isnan(mean):
             return NA
@@ -165,6 +213,10 @@ def _cell(row: dict[str, Any], key: str, kind: str) -> str:
     if kind == "ratio":
         return _fixed(value, 3)
     if kind == "rounds":
+        x = _num(value)
+        if math.isnan(x) and not math.isnan(_num(row.get("centralized"))) and _text(row.get("algorithm")) not in (
+                "", "centralized"):
+            return "not reached"
         return _fixed(value, 1)
     if kind == "megabytes":
         x = _num(value)
@@ -241,6 +293,19 @@ def _unwrap(record: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     return record, None
 
 
+def _profile_label(record: dict[str, Any]) -> str:
+    """The board's profile label of a record (the submission's, else the default one)."""
+    from .schema import default_profile
+
+    if isinstance(record.get("submission"), dict) and _text(record["submission"].get("profile")):
+        return _text(record["submission"]["profile"])
+    run = record.get("result") if isinstance(record.get("result"), dict) else record
+    try:
+        return _text(default_profile(run))
+    except (KeyError, TypeError, AttributeError):
+        return ""
+
+
 def _primary(run: dict[str, Any]) -> str:
     return _text((run.get("task") or {}).get("primary_metric"))
 
@@ -270,6 +335,11 @@ def _run_info(record: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "task": _text(run["task"].get("name")) or _text(cfg.get("task")),
         "model": _text(run["task"].get("model")) or _text(cfg.get("model")),
+        "profile": _profile_label(record), "seed": _num(run.get("seed")),
+        "num_train": _num(run["task"].get("num_train")), "num_test": _num(run["task"].get("num_test")),
+        "num_validation": _num(run["task"].get("num_validation")),
+        "config": {k: v for k, v in cfg.items() if isinstance(v, (str, int, float, bool)) or v is None},
+        "early_stopping": run.get("early_stopping") if isinstance(run.get("early_stopping"), dict) else {},
         "metric": _primary(run), "kind": kind, "method": method,
         "partition": part_name if kind != "centralized" else "centralized",
         "label_skew": kind == "federated" and (part_method == "label" or part_name.startswith("niid_label")),
@@ -360,85 +430,171 @@ def _ratio_plot(rows: list[dict[str, Any]]) -> bytes | None:
     return _png(fig)
 
 
-def _alpha_plot(task: str, runs: list[dict[str, Any]], centralized: float) -> bytes | None:
-    """Final primary metric vs Dirichlet alpha (label skew), one line per method (and model)."""
-    points: dict[tuple[str, str], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for run in runs:
-        if run["label_skew"] and not math.isnan(run["alpha"]) and run["alpha"] > 0 and not math.isnan(run["final"]):
-            points[(run["method"], run["model"])][run["alpha"]].append(run["final"])
-    if not points:
+_ALPHA = re.compile(r"^niid_label_clients=\d+_alpha=([0-9.eE+-]+)$")
+_PARTITION_ORDER = {"uniform": 0, "label": 1, "quantity": 2, "cluster": 3, "natural": 4}
+
+
+def partition_alpha(name: str) -> float:
+    """The label-skew alpha of a partition name (niid_label_clients=100_alpha=0.5 -> 0.5), else NaN."""
+    m = _ALPHA.match(name)
+    try:
+        return float(m.group(1)) if m else math.nan
+    except ValueError:
+        return math.nan
+
+
+def _partition_key(name: str) -> tuple:
+    """Panels in a fixed order: IID, label skew from the mildest alpha down, quantity, cluster, natural, others."""
+    kind = "uniform" if name == "uniform" else (name.split("_")[1] if name.startswith("niid_") else name)
+    alpha = partition_alpha(name)
+    return (_PARTITION_ORDER.get(kind, 9), -alpha if not math.isnan(alpha) else 0.0, name)
+
+
+def _is_default_row(row: dict[str, Any]) -> bool:
+    """A row trained with the default settings (no selection, continual-data or DP variant)."""
+    return (_text(row.get("selection")) in ("", "uniform") and _text(row.get("data")) in ("", "static")
+            and _text(row.get("dp")) in ("", "none"))
+
+
+def _reference_row(task_rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The centralized row the task's federated rows are compared with (converged, else same budget)."""
+    from .schema import SAME_BUDGET_METHOD
+
+    kinds = {_text(r.get("reference")) for r in task_rows if _text(r.get("algorithm")) != "centralized"}
+    want = "centralized" if "converged" in kinds or not kinds else SAME_BUDGET_METHOD
+    central = [r for r in task_rows if _text(r.get("algorithm")) == "centralized" and _is_default_row(r)]
+    chosen = [r for r in central if _text(r.get("method")) == want] or central
+    return chosen[0] if chosen else None
+
+
+def _central_band(ax, ref: dict[str, Any] | None) -> None:
+    """The centralized reference as a line with its 95% interval as a shaded band."""
+    if ref is None or math.isnan(_num(ref.get("mean"))):
+        return
+    mean, ci = _num(ref.get("mean")), _num(ref.get("ci95"))
+    if not math.isnan(ci):
+        ax.axhspan(mean - ci, mean + ci, color="black", alpha=0.12, lw=0)
+    ax.axhline(mean, color="black", ls="--", lw=1,
+               label="centralized" + ("" if math.isnan(ci) else " ± 95% CI"))
+
+
+def _alpha_plot(task: str, rows: list[dict[str, Any]]) -> bytes | None:
+    """Seed-mean metric against the label-skew alpha (and IID at the right), one line per method with its 95%
+    interval as error bars, the centralized reference as a band. Methods with fewer than two points are left
+    out; None when no method has two."""
+    fed = [r for r in rows if _text(r.get("algorithm")) != "centralized" and _is_default_row(r)]
+    many_models = len({_text(r.get("model")) for r in fed}) > 1
+    lines: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
+    for r in fed:
+        name = _text(r.get("partition"))
+        alpha = partition_alpha(name)
+        x = "IID" if name == "uniform" else (f"{alpha:g}" if not math.isnan(alpha) else None)
+        if x is None:
+            continue
+        label = f"{_text(r.get('method'))} · {_text(r.get('model'))}" if many_models else _text(r.get("method"))
+        lines[label][x] = (_num(r.get("mean")), _num(r.get("ci95")))
+    lines = {k: v for k, v in lines.items() if len(v) >= 2 and any(x != "IID" for x in v)}
+    if not lines:
         return None
-    many_models = len({model for _, model in points}) > 1
-    metric = runs[0]["metric"]
-    fig = _figure(6.0, 3.6)
+    alphas = sorted({float(x) for pts in lines.values() for x in pts if x != "IID"})
+    ticks = [f"{a:g}" for a in alphas] + (["IID"] if any("IID" in pts for pts in lines.values()) else [])
+    pos = {t: i for i, t in enumerate(ticks)}
+    metric = _metric_name(rows)
+    fig = _figure(6.4, 3.8)
     ax = fig.subplots()
-    for j, (method, model) in enumerate(sorted(points)):
-        alphas = sorted(points[(method, model)])
-        ax.plot(alphas, [_mean(points[(method, model)][a]) for a in alphas], marker="o", ms=4, color=f"C{j % 10}",
-                label=_label(f"{method} · {model}" if many_models else method))
-    if not math.isnan(centralized):
-        ax.axhline(centralized, color="black", ls="--", lw=1, label="centralized")
-    ax.set_xscale("log")
-    ax.set_xlabel("label-skew alpha (smaller = more non-IID)")
-    ax.set_ylabel(_label(metric))
-    ax.set_title(_label(f"{task}: {metric} vs alpha"), fontsize=9)
+    _central_band(ax, _reference_row(rows))
+    n = len(lines)
+    for j, label in enumerate(sorted(lines)):
+        pts = sorted(lines[label].items(), key=lambda kv: pos[kv[0]])
+        xs = [pos[x] + (j - (n - 1) / 2) * 0.06 for x, _ in pts]  # a small dodge keeps the bars apart
+        ys = [m for _, (m, _) in pts]
+        err = [0.0 if math.isnan(c) else c for _, (_, c) in pts]
+        ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, capsize=3, lw=1.2, color=f"C{j % 10}", label=_label(label))
+    ax.set_xticks(range(len(ticks)))
+    ax.set_xticklabels(ticks)
+    ax.set_xlabel("label-skew alpha (smaller = more non-IID); IID = uniform partition")
+    ax.set_ylabel(_label(f"{metric} (mean ± 95% CI over seeds)"))
+    ax.set_title(_label(f"{task}: {metric} vs label skew"), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _png(fig)
 
 
-def _curves_plot(task: str, runs: list[dict[str, Any]], centralized: float) -> bytes | None:
-    """Primary metric per round (mean over seeds), one line per federated method and partition."""
-    lines: dict[tuple[str, str], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+def _curves_plot(task: str, runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> bytes | None:
+    """Learning curves, one panel per partition: per method the seed mean at each evaluated round, the range over
+    seeds as a band, the centralized reference as a band. Only curves with two or more points are drawn."""
+    by_part: dict[str, dict[str, dict[float, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for run in runs:
         if run["kind"] == "centralized":
             continue
         for rnd, value in run["curve"]:
             if not math.isnan(rnd) and not math.isnan(value):
-                lines[(run["method"], run["partition"])][rnd].append(value)
-    if not lines and math.isnan(centralized):
+                by_part[run["partition"]][run["method"]][rnd].append(value)
+    panels = {p: {m: pts for m, pts in methods.items() if len(pts) >= 2} for p, methods in by_part.items()}
+    panels = {p: methods for p, methods in panels.items() if methods}
+    if not panels:
         return None
-    metric = runs[0]["metric"]
+    metric = _metric_name(rows) if rows else runs[0]["metric"]
+    methods = sorted({m for ms in panels.values() for m in ms})
+    color = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+    order = sorted(panels, key=_partition_key)
+    ncols = min(3, len(order))
+    nrows = math.ceil(len(order) / ncols)
+    fig = _figure(3.6 * ncols + 2.2, 2.8 * nrows + 0.5)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    ref = _reference_row(rows)
     from matplotlib.ticker import MaxNLocator
 
-    fig = _figure(6.0, 3.6)
-    ax = fig.subplots()
-    for j, (method, partition) in enumerate(sorted(lines)):
-        rounds = sorted(lines[(method, partition)])
-        ax.plot(rounds, [_mean(lines[(method, partition)][r]) for r in rounds], marker="o", ms=2, lw=1.2,
-                color=f"C{j % 10}", ls=("-", "--", ":", "-.")[(j // 10) % 4], label=_label(f"{method} · {partition}"))
-    if not math.isnan(centralized):
-        higher = higher_is_better(metric)
-        ax.axhline(centralized, color="black", ls="--", lw=1, label="centralized (final)")
-        ax.axhline(0.9 * centralized if higher else centralized / 0.9, color="gray", ls=":", lw=1,
-                   label="90% of centralized" if higher else "90% of centralized (centralized / 0.9)")
-    ax.set_xlabel("round")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(_label(metric))
-    ax.set_title(_label(f"{task}: learning curves"), fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, ncol=2 if len(lines) > 16 else 1)
+    for k, part in enumerate(order):
+        ax = axes[k // ncols, k % ncols]
+        _central_band(ax, ref)
+        for method in sorted(panels[part]):
+            pts = panels[part][method]
+            rounds = sorted(pts)
+            mean = [_mean(pts[r]) for r in rounds]
+            ax.plot(rounds, mean, lw=1.2, color=color[method], label=_label(method))
+            if max(len(pts[r]) for r in rounds) > 1:
+                ax.fill_between(rounds, [min(pts[r]) for r in rounds], [max(pts[r]) for r in rounds],
+                                color=color[method], alpha=0.18, lw=0)
+        ax.set_title(_label(short_partition(part)), fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if k % ncols == 0:
+            ax.set_ylabel(_label(metric), fontsize=8)
+        if k // ncols == nrows - 1:
+            ax.set_xlabel("round", fontsize=8)
+    for k in range(len(order), nrows * ncols):
+        axes[k // ncols, k % ncols].set_visible(False)
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.suptitle(_label(f"{task}: learning curves (mean over seeds, band = range over seeds)"), fontsize=9)
+    fig.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 0.95), frameon=False)
+    fig.tight_layout()
     return _png(fig)
 
 
 def _plots(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> tuple[dict[str, bytes], dict[str, list[str]], str | None]:
-    """({file name: png}, {task: [file names]}, ratio file name or None)."""
+    """({file name: png}, {task: [file names]}, ratio file name or None) of one page."""
     files: dict[str, bytes] = {}
     per_task: dict[str, list[str]] = defaultdict(list)
     ratio = _ratio_plot(rows)
     if ratio is not None:
         files["ratio.png"] = ratio
-    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    runs_by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
-        by_task[run["task"]].append(run)
-    central: dict[str, list[float]] = defaultdict(list)
-    for run in runs:
-        if run["kind"] == "centralized":
-            central[run["task"]].append(run["final"])
-    for task in sorted(by_task):
-        cent = _mean(central.get(task, []))
-        for prefix, png in (("alpha", _alpha_plot(task, by_task[task], cent)),
-                            ("curves", _curves_plot(task, by_task[task], cent))):
+        runs_by_task[run["task"]].append(run)
+    rows_by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        rows_by_task[_text(row.get("task"))].append(row)
+    for task in sorted(set(runs_by_task) | set(rows_by_task)):
+        task_rows = rows_by_task.get(task, [])
+        for prefix, png in (("alpha", _alpha_plot(task, task_rows) if task_rows else None),
+                            ("curves", _curves_plot(task, runs_by_task.get(task, []), task_rows))):
             if png is not None:
                 name = f"{prefix}-{_slug(task)}.png"
                 files[name] = png
@@ -554,45 +710,61 @@ def _md(text: str) -> str:
     return html.escape(text, quote=False).replace("|", "\\|").replace("`", "\\`")
 
 
+def _header(header: str | None, kind: str, metric: str) -> str:
+    if header is not None:
+        return header
+    return f"{metric} (mean ± 95% CI)" if kind == "score" else f"{metric} (mean ± std)"
+
+
 def _md_table(rows: list[dict[str, Any]], columns, metric: str) -> list[str]:
-    headers = [h if h is not None else f"{metric} (mean ± std)" for _, h, _ in columns]
+    headers = [_header(h, kind, metric) for _, h, kind in columns]
     out = ["| " + " | ".join(_md(h) for h in headers) + " |",
-           "|" + "|".join("---" if kind in ("text", "canonical") else "---:" for _, _, kind in columns) + "|"]
+           "|" + "|".join("---" if kind in ("text", "canonical", "method", "partition", "digest", "flag") else "---:"
+                          for _, _, kind in columns) + "|"]
     for row in rows:
         out.append("| " + " | ".join(_md(_cell(row, key, kind)) for key, _, kind in columns) + " |")
     return out
 
 
-def _markdown(groups, per_task: dict[str, list[str]], ratio_png: str | None, n_runs: int, legend: str = LEGEND,
-              trust=(), trust_png: str | None = None) -> str:
-    out = ["# fednlp-bench leaderboard", "",
-           "Federated vs centralized NLP: one table per task, grouped by task family. "
-           "Generated by `fednlp-bench leaderboard build`; do not edit by hand.", "",
-           f"_{legend}_", ""]
-    n_rows = sum(len(rows) for _, tasks in groups for _, rows in tasks)
-    out += [f"{n_rows} leaderboard rows from {n_runs} runs. Interactive page: [index.html](index.html).", ""]
-    if ratio_png:
-        out += [f"![federated / centralized ratio per task and method]({PLOTS_DIR}/{ratio_png})", ""]
-    if not groups:
+def _markdown(page: "Page") -> str:
+    out = [f"# fednlp-bench leaderboard: {_md(page.title)}", "", _md(page.intro), ""]
+    if page.nav:
+        out += ["Other boards: " + " · ".join(f"[{_md(label)}]({href}README.md)" for label, href in page.nav), ""]
+    out += ["Generated by `fednlp-bench leaderboard build`; do not edit by hand.", ""]
+    if page.setup:
+        out += ["## What this profile is", ""]
+        out += _md_table(page.setup, SETUP_COLUMNS, "")
+        out.append("")
+    out += [f"_{page.legend}_", ""]
+    n_rows = sum(len(rows) for _, tasks in page.groups for _, rows in tasks)
+    out += [f"{n_rows} leaderboard rows from {page.n_runs} runs. Interactive page: [index.html](index.html).", ""]
+    if page.ratio_png:
+        out += [f"![federated / centralized ratio per task and method]({PLOTS_DIR}/{page.ratio_png})", ""]
+    if not page.groups:
         out += ["No results yet.", ""]
-    for family, tasks in groups:
+    for family, tasks in page.groups:
         out += [f"## {_md(_family_title(family))}", ""]
         for task, rows in tasks:
             metric = _metric_name(rows)
             out += [f"### {_md(task)}", ""]
             out += _md_table(rows, COLUMNS, metric)
             out.append("")
-            for name in per_task.get(task, []):
+            for name in page.per_task.get(task, []):
                 what = "metric vs alpha" if name.startswith("alpha-") else "learning curves"
                 out += [f"![{_md(task)}: {what}]({PLOTS_DIR}/{name})", ""]
-    if trust:
+    if page.trust:
         out += ["## Trustworthy FL", "", f"_{TRUST_LEGEND}_", ""]
-        if trust_png:
-            out += [f"![fairness and privacy per task and method]({PLOTS_DIR}/{trust_png})", ""]
-        for task, metric, rows in trust:
+        if page.trust_png:
+            out += [f"![fairness and privacy per task and method]({PLOTS_DIR}/{page.trust_png})", ""]
+        for task, metric, rows in page.trust:
             out += [f"### {_md(task)}: fairness and privacy", ""]
             out += _md_table(rows, TRUST_COLUMNS, metric)
             out.append("")
+    if page.provenance:
+        out += ["## Provenance", "", "_Who submitted each row, under which profile label, on which partition "
+                "(digest of the client split; canonical ✓ when it matches a recipe in partition/)._", ""]
+        out += _md_table(page.provenance, PROVENANCE_COLUMNS, "")
+        out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -614,6 +786,9 @@ table.board thead th::after{content:" \\2195";color:#8c959f}
 table.board thead th[aria-sort=ascending]::after{content:" \\25B2";color:#1b1f24}
 table.board thead th[aria-sort=descending]::after{content:" \\25BC";color:#1b1f24}
 table.board tbody tr:nth-child(even){background:#f6f8fa}
+table.setup{border-collapse:collapse;font-size:.8rem}
+table.setup th,table.setup td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
+table.setup th{background:#f0f3f6}
 td.canonical-no{color:#b35900}
 figure{margin:.5rem 0 1.5rem}figure img{max-width:100%;height:auto;border:1px solid #d0d7de}
 figcaption{font-size:.8rem;color:#57606a}
@@ -668,16 +843,16 @@ def _e(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _html_table(rows: list[dict[str, Any]], columns, metric: str) -> list[str]:
-    out = ['<div class="scroll"><table class="board">']
-    headers = [h if h is not None else f"{metric} (mean ± std)" for _, h, _ in columns]
+def _html_table(rows: list[dict[str, Any]], columns, metric: str, sortable: bool = True) -> list[str]:
+    out = ['<div class="scroll"><table class="board">' if sortable else '<div class="scroll"><table class="setup">']
+    headers = [_header(h, kind, metric) for _, h, kind in columns]
     out.append("<thead><tr>" + "".join(f'<th scope="col" tabindex="0">{_e(h)}</th>' for h in headers)
                + "</tr></thead>")
     out.append("<tbody>")
     for row in rows:
         cells = []
         for key, _, kind in columns:
-            classes = "num" if kind not in ("text", "canonical") else ""
+            classes = "num" if kind not in ("text", "canonical", "method", "partition", "digest", "flag") else ""
             if kind == "canonical" and not _truthy(row.get(key)):
                 classes = "canonical-no"
             cls = f' class="{classes}"' if classes else ""
@@ -689,40 +864,50 @@ def _html_table(rows: list[dict[str, Any]], columns, metric: str) -> list[str]:
     return out
 
 
-def _html(groups, per_task: dict[str, list[str]], ratio_png: str | None, n_runs: int, legend: str = LEGEND,
-          trust=(), trust_png: str | None = None) -> str:
+def _html(page: "Page") -> str:
     script_hash = base64.b64encode(hashlib.sha256(_JS.encode()).digest()).decode()
     csp = (f"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
            "base-uri 'none'; form-action 'none'")
-    n_rows = sum(len(rows) for _, tasks in groups for _, rows in tasks)
+    n_rows = sum(len(rows) for _, tasks in page.groups for _, rows in tasks)
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            f'<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           "<title>fednlp-bench leaderboard</title>", f"<style>\n{_CSS}\n</style>", "</head>", "<body>",
-           "<h1>fednlp-bench leaderboard</h1>",
-           f'<p class="legend">{_e(legend)} Click a column header to sort; click again to reverse.</p>',
-           f"<p>{n_rows} leaderboard rows from {n_runs} runs.</p>"]
-    if ratio_png:
-        out.append(_figure_html(f"{PLOTS_DIR}/{ratio_png}", "federated / centralized ratio per task and method"))
-    if not groups:
+           f"<title>fednlp-bench leaderboard: {_e(page.title)}</title>", f"<style>\n{_CSS}\n</style>", "</head>",
+           "<body>", f"<h1>fednlp-bench leaderboard: {_e(page.title)}</h1>", f"<p>{_e(page.intro)}</p>"]
+    if page.nav:
+        out.append("<p>Other boards: " + " · ".join(f'<a href="{_e(href)}index.html">{_e(label)}</a>'
+                                                    for label, href in page.nav) + "</p>")
+    if page.setup:
+        out.append('<h2 id="profile">What this profile is</h2>')
+        out += _html_table(page.setup, SETUP_COLUMNS, "", sortable=False)
+    out += [f'<p class="legend">{_e(page.legend)} Click a column header to sort; click again to reverse.</p>',
+            f"<p>{n_rows} leaderboard rows from {page.n_runs} runs.</p>"]
+    if page.ratio_png:
+        out.append(_figure_html(f"{PLOTS_DIR}/{page.ratio_png}", "federated / centralized ratio per task and method"))
+    if not page.groups:
         out.append("<p>No results yet.</p>")
-    for family, tasks in groups:
+    for family, tasks in page.groups:
         out.append(f"<h2>{_e(_family_title(family))}</h2>")
         for task, rows in tasks:
             metric = _metric_name(rows)
             out.append(f"<h3>{_e(task)}</h3>")
             out += _html_table(rows, COLUMNS, metric)
-            for name in per_task.get(task, []):
+            for name in page.per_task.get(task, []):
                 what = "metric vs alpha" if name.startswith("alpha-") else "learning curves"
                 out.append(_figure_html(f"{PLOTS_DIR}/{name}", f"{task}: {what}"))
-    if trust:
+    if page.trust:
         out.append('<h2 id="trustworthy-fl">Trustworthy FL</h2>')
         out.append(f'<p class="legend">{_e(TRUST_LEGEND)}</p>')
-        if trust_png:
-            out.append(_figure_html(f"{PLOTS_DIR}/{trust_png}", "fairness and privacy per task and method"))
-        for task, metric, rows in trust:
+        if page.trust_png:
+            out.append(_figure_html(f"{PLOTS_DIR}/{page.trust_png}", "fairness and privacy per task and method"))
+        for task, metric, rows in page.trust:
             out.append(f"<h3>{_e(task)}: fairness and privacy</h3>")
             out += _html_table(rows, TRUST_COLUMNS, metric)
+    if page.provenance:
+        out.append('<h2 id="provenance">Provenance</h2>')
+        out.append('<p class="legend">Who submitted each row, under which profile label, on which partition '
+                   "(digest of the client split; canonical ✓ when it matches a recipe in partition/).</p>")
+        out += _html_table(page.provenance, PROVENANCE_COLUMNS, "")
     out += [f"<script>{_JS}</script>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
 
@@ -744,25 +929,135 @@ def _atomic_write(path: Path, data: bytes) -> None:
             tmp.unlink()
 
 
-def build_board(df: pd.DataFrame, records: list[dict[str, Any]], out_folder) -> list[Path]:
-    """Write README.md, index.html and plots/*.png under out_folder; returns the written paths.
+PAGES = ("", "smoke", "full")  # "" = the default page (standard profile and any other label); then sub-folders
+PAGE_TITLES = {"": "standard profile", "smoke": "smoke profile (pipeline checks)", "full": "full profile"}
+PAGE_INTROS = {
+    "": ("The benchmark's numbers: every official row is the standard profile, trained until it plateaus on 2 CPU "
+         "cores over 3 seeds, and compared with a centralized reference trained to convergence (early stopping on "
+         "a held-out validation split). Rows of other profile labels (community submissions) appear here too."),
+    "smoke": ("Pipeline checks, not benchmark numbers: the smoke profile runs a few rounds on data subsets so that "
+              "every task family and algorithm is exercised in minutes. Its centralized reference has the FL run's "
+              "budget, not convergence, so federated rows can beat it; do not quote these rows as results."),
+    "full": ("FedNLP's settings (pretrained base models, hundreds of rounds), for GPUs."),
+}
+SETUP_COLUMNS = (
+    ("task", "task", "text"),
+    ("model", "model", "text"),
+    ("data", "train / validation / test", "text"),
+    ("clients", "clients (per round)", "text"),
+    ("rounds", "rounds × local epochs, batch", "text"),
+    ("training", "client optimizer per algorithm", "text"),
+    ("seeds", "seeds", "text"),
+    ("reference", "centralized reference", "text"),
+    ("profile", "profile label", "text"),
+)
 
-    df: the aggregated table (aggregate.aggregate); records: the run records (bare run JSONs or submission
-    wrappers) behind it, used for metric-vs-alpha plots and learning curves. Plots left over from an earlier
-    build that this build does not produce are removed from plots/.
-    """
-    out = Path(out_folder)
-    plots_dir = out / PLOTS_DIR
+
+def page_of(profile: str) -> str:
+    """The board page of a profile label: "smoke" or "full" when the label names that profile, else "" (default)."""
+    name = _text(profile).split(":", 1)[0].strip().lower()
+    return name if name in PAGES[1:] else ""
+
+
+@dataclass
+class Page:
+    """One board page (a profile): what it says and the rows, plots and tables it holds."""
+
+    key: str
+    title: str
+    intro: str
+    nav: list[tuple[str, str]]
+    groups: list
+    per_task: dict[str, list[str]]
+    ratio_png: str | None
+    n_runs: int
+    legend: str
+    trust: list
+    trust_png: str | None
+    setup: list[dict[str, Any]]
+    provenance: list[dict[str, Any]]
+
+
+def _g(value: Any) -> str:
+    x = _num(value)
+    return _text(value) if math.isnan(x) else f"{x:g}"
+
+
+def _optimizer(cfg: dict[str, Any], algorithm: str) -> str:
+    """'adamw 0.002', with FedProx's mu and FedOpt's server optimizer."""
+    text = f"{_text(cfg.get('client_optimizer'))} {_g(cfg.get('client_lr'))}".strip()
+    if algorithm == "fedprox" and _num(cfg.get("mu")) > 0:
+        text += f", mu {_g(cfg.get('mu'))}"
+    if algorithm == "fedopt":
+        server = f"server {_text(cfg.get('server_optimizer'))} lr {_g(cfg.get('server_lr'))}"
+        if _num(cfg.get("server_momentum")) > 0:
+            server += f" momentum {_g(cfg.get('server_momentum'))}"
+        text += f" + {server}"
+    return text
+
+
+def _span(values: Iterable[Any]) -> str:
+    """Distinct values as 'a' or 'a–b' (numbers) or 'a / b' (text)."""
+    vals = sorted({v for v in values if not _is_missing(v)}, key=str)
+    nums = [_num(v) for v in vals]
+    if not vals:
+        return NA
+    if all(not math.isnan(x) for x in nums):
+        lo, hi = min(nums), max(nums)
+        return f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+    return " / ".join(_text(v) for v in vals)
+
+
+def _setup_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What each (task, model, profile label) of a page ran: data sizes, clients, rounds, optimizers, seeds, and
+    how its centralized reference was trained; read from the run records themselves."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        groups[(run["task"], run["model"], run["profile"])].append(run)
+    out = []
+    for (task, model, profile), members in sorted(groups.items()):
+        fed = [r for r in members if r["kind"] != "centralized"]
+        cen = [r for r in members if r["kind"] == "centralized"]
+        base = [r for r in fed if _text(r["config"].get("algorithm")) == "fedavg"] or fed
+        training: dict[str, set[str]] = defaultdict(set)
+        for r in sorted(fed, key=lambda r: r["method"]):
+            if "+" in r["method"]:  # a trustworthy-FL variant: its name carries what differs
+                continue
+            training[r["method"]].add(_optimizer(r["config"], _text(r["config"].get("algorithm"))))
+        for r in cen:
+            training[r["method"]].add(_optimizer(r["config"], "centralized")
+                                      + (f", batch {_g(r['config'].get('batch_size'))}" if r["config"].get("batch_size")
+                                         else ""))
+        val = _span(r["num_validation"] for r in cen)
+        data = f"{_span(r['num_train'] for r in fed or cen)} / {val if val != NA else '—'} / " \
+               f"{_span(r['num_test'] for r in members)}"
+        reference = []
+        for r in cen:
+            es = r["early_stopping"]
+            if es:
+                reference.append(f"early stopping: up to {_g(es.get('max_epochs'))} epochs, patience "
+                                 f"{_g(es.get('patience'))}; best epoch {{}}")
+            else:
+                reference.append(f"same budget: {_g(r['config'].get('epochs'))} passes")
+        best = _span(r["early_stopping"].get("best_epoch") for r in cen if r["early_stopping"])
+        ref_text = " / ".join(sorted({t.format(best) for t in reference})) or NA
+        out.append({
+            "task": task, "model": model, "profile": profile, "data": data,
+            "clients": f"{_span(r['config'].get('clients') for r in base)} "
+                       f"({_span(r['config'].get('clients_per_round') for r in base)})" if base else NA,
+            "rounds": f"{_span(r['config'].get('rounds') for r in base)} × "
+                      f"{_span(r['config'].get('local_epochs') for r in base)}, "
+                      f"{_span(r['config'].get('batch_size') for r in base)}" if base else NA,
+            "training": "; ".join(f"{m}: {' / '.join(sorted(v))}" for m, v in sorted(training.items())) or NA,
+            "seeds": ", ".join(str(int(x)) for x in sorted({r["seed"] for r in members if not math.isnan(r["seed"])})),
+            "reference": ref_text,
+        })
+    return out
+
+
+def _write_page(page: Page, folder: Path, pngs: dict[str, bytes]) -> list[Path]:
+    plots_dir = folder / PLOTS_DIR
     plots_dir.mkdir(parents=True, exist_ok=True)
-    rows = _rows(df)
-    groups = _grouped(rows)
-    runs = _runs(records)
-    pngs, per_task, ratio_png = _plots(rows, runs)
-    trust = _trust_groups(rows)
-    trust_png = _trust_plot(trust)
-    if trust_png is not None:
-        pngs[TRUST_PNG] = trust_png
-    legend = LEGEND + (LOWER_LEGEND if any(not _higher(_text(r.get("metric"))) for r in rows) else "")
     written: list[Path] = []
     for name in sorted(pngs):
         _atomic_write(plots_dir / name, pngs[name])
@@ -770,9 +1065,48 @@ def build_board(df: pd.DataFrame, records: list[dict[str, Any]], out_folder) -> 
     for stale in sorted(plots_dir.iterdir()):
         if stale.is_file() and _PLOT_NAME.match(stale.name) and stale.name not in pngs:
             stale.unlink()
-    trust_name = TRUST_PNG if trust_png is not None else None
-    _atomic_write(out / "README.md", _markdown(groups, per_task, ratio_png, len(runs), legend, trust,
-                                               trust_name).encode("utf-8"))
-    _atomic_write(out / "index.html", _html(groups, per_task, ratio_png, len(runs), legend, trust,
-                                            trust_name).encode("utf-8"))
-    return written + [out / "README.md", out / "index.html"]
+    _atomic_write(folder / "README.md", _markdown(page).encode("utf-8"))
+    _atomic_write(folder / "index.html", _html(page).encode("utf-8"))
+    return written + [folder / "README.md", folder / "index.html"]
+
+
+def build_board(df: pd.DataFrame, records: list[dict[str, Any]], out_folder) -> list[Path]:
+    """Write one page per profile (README.md, index.html and plots/*.png: the default page in out_folder, the
+    smoke and full pages in its smoke/ and full/ sub-folders); returns the written paths.
+
+    df: the aggregated table (aggregate.aggregate); records: the run records (bare run JSONs or submission
+    wrappers) behind it, used for the profile description, metric-vs-alpha plots and learning curves. Plots
+    left over from an earlier build that this build does not produce are removed, and so is a sub-folder page
+    whose profile no longer has rows.
+    """
+    out = Path(out_folder)
+    all_rows = _rows(df)
+    all_runs = _runs(records)
+    keys = [k for k in PAGES if k == "" or any(page_of(_text(r.get("profile"))) == k for r in all_rows)]
+    written: list[Path] = []
+    for key in keys:
+        rows = [r for r in all_rows if page_of(_text(r.get("profile"))) == key]
+        runs = [r for r in all_runs if page_of(r["profile"]) == key]
+        pngs, per_task, ratio_png = _plots(rows, runs)
+        trust = _trust_groups(rows)
+        trust_png = _trust_plot(trust)
+        if trust_png is not None:
+            pngs[TRUST_PNG] = trust_png
+        legend = LEGEND + (LOWER_LEGEND if any(not _higher(_text(r.get("metric"))) for r in rows) else "")
+        up = "../" if key else ""
+        nav = [(PAGE_TITLES[k], f"{up}{k}/" if k else up) for k in keys if k != key]
+        provenance = sorted(({k: r.get(k) for k, _, _ in PROVENANCE_COLUMNS} for r in rows),
+                            key=lambda r: json.dumps(r, sort_keys=True, default=str))
+        page = Page(key, PAGE_TITLES[key], PAGE_INTROS[key], nav, _grouped(rows), per_task, ratio_png, len(runs),
+                    legend, trust, TRUST_PNG if trust_png is not None else None, _setup_rows(runs), provenance)
+        written += _write_page(page, out / key if key else out, pngs)
+    for key in PAGES[1:]:
+        if key not in keys and (out / key).is_dir():  # a profile page without rows any more
+            for name in ("README.md", "index.html"):
+                if (out / key / name).is_file():
+                    (out / key / name).unlink()
+            plots = out / key / PLOTS_DIR
+            for stale in sorted(plots.glob("*.png")) if plots.is_dir() else []:
+                if _PLOT_NAME.match(stale.name):
+                    stale.unlink()
+    return written

@@ -32,6 +32,7 @@ FAMILY_METRICS: dict[str, tuple[str, ...]] = {
 CLIENT_STATS = ("mean", "std", "min", "p10", "median", "max")
 DP_LEVELS = ("client", "example")
 DEFAULT_SUBMITTER = "fednlp-bench"
+SAME_BUDGET_METHOD = "centralized (same budget)"  # a centralized run with a fixed budget, not the converged one
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TOP_KEYS: dict[str, tuple[type, ...]] = {
@@ -262,7 +263,8 @@ def default_profile(result: dict[str, Any]) -> str:
 
 METHOD_NAME_FORMAT = """\
 <algorithm>[+<selection>][+continual(A=<rounds>[,cap=<examples>])][+dp-client(z=<z>,S=<clip>)][+dp-example(z=<z>,C=<clip>)]
-  algorithm: config.algorithm (fedavg, fedprox, fedopt) or centralized
+  algorithm: config.algorithm (fedavg, fedprox, fedopt); centralized for the converged centralized reference
+             (early stopping), "centralized (same budget)" for a centralized run with a fixed number of passes
   selection: activity, or power_of_choice(d=<candidates>) (d defaults to 2 x clients per round, at most the clients);
              uniform, the default, adds nothing
   continual: --continual-rounds A and --storage-cap (",cap=..." only when set)
@@ -336,7 +338,12 @@ def default_method(result: dict[str, Any]) -> str:
     "+<tag>" for each non-default training setting, e.g. "fedavg+power_of_choice(d=8)+dp-client(z=0.3,S=0.5)"
     (METHOD_NAME_FORMAT). A run with default settings (every run before these settings existed) keeps the
     bare algorithm name, so runs that train differently are never averaged into one row."""
-    base = "centralized" if result.get("kind") == "centralized" else str((result.get("config") or {}).get("algorithm"))
+    if result.get("kind") == "centralized":
+        # the converged reference (early stopping) is "centralized"; a fixed number of passes is named as such
+        converged = (result.get("config") or {}).get("max_epochs") is not None
+        base = "centralized" if converged else SAME_BUDGET_METHOD
+    else:
+        base = str((result.get("config") or {}).get("algorithm"))
     return "+".join([base, *run_settings(result)["tags"]])
 
 

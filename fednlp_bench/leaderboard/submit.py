@@ -175,4 +175,22 @@ def build(root: str | Path = "leaderboard") -> list[Path]:
             final.append(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    remove_stale_outputs(root, set(final))
     return sorted(final)
+
+
+def remove_stale_outputs(root: Path, kept: set[Path]) -> list[Path]:
+    """Delete the generated files of the board (plots, profile pages) that this build did not write."""
+    from .render import _PLOT_NAME, PAGES, PLOTS_DIR
+
+    removed = []
+    for page in PAGES:
+        folder = root / page if page else root
+        candidates = [folder / "README.md", folder / "index.html"] if page else []
+        if (folder / PLOTS_DIR).is_dir():
+            candidates += [p for p in sorted((folder / PLOTS_DIR).iterdir()) if _PLOT_NAME.match(p.name)]
+        for path in candidates:
+            if path.is_file() and path not in kept:
+                path.unlink()
+                removed.append(path)
+    return removed

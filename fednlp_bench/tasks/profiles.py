@@ -1,4 +1,5 @@
-"""Run profiles of a task card: `smoke` (CPU, minutes, tuned so every algorithm learns) and `full` (FedNLP's settings).
+"""Run profiles of a task card: `smoke` (CPU, minutes: a pipeline check), `standard` (converged on 2 CPU cores, 3
+seeds: the board's default) and `full` (FedNLP's settings, for GPUs).
 
 A card's `profiles:` block holds, per profile, settings shared by every run of the task, the seeds and the
 partitions a reproduction runs, and a block per algorithm (`centralized`, `fedavg`, `fedprox`, `fedopt`):
@@ -11,6 +12,8 @@ partitions a reproduction runs, and a block per algorithm (`centralized`, `fedav
         seeds: [1, 2]
         partitions: [uniform, label alpha=1, label alpha=0.1, quantity beta=5]
         fedavg: {client_optimizer: sgd, client_lr: 0.1}
+        fedprox: {mu: 0.1, partitions: [uniform, label alpha=0.1]}   # an algorithm's own partitions
+        centralized: {max_epochs: 10, patience: 2}                     # the converged reference
       full:
         model: distilbert-base-uncased
 
@@ -32,14 +35,14 @@ RUN_ALGORITHMS = ("centralized", "fedavg", "fedprox", "fedopt")
 # Settings a profile (or one of its algorithm blocks) may give, by type; all are RunConfig fields.
 INT_SETTINGS = ("rounds", "clients", "clients_per_round", "local_epochs", "batch_size", "max_length", "max_train",
                 "max_test", "data_seed", "eval_every", "doc_stride", "max_answer_length", "n_best", "num_beams",
-                "max_new_tokens", "max_target_length", "no_repeat_ngram_size")
-FLOAT_SETTINGS = ("client_lr", "server_lr", "server_momentum", "mu", "epochs", "dropout")
+                "max_new_tokens", "max_target_length", "no_repeat_ngram_size", "max_epochs", "patience")
+FLOAT_SETTINGS = ("client_lr", "server_lr", "server_momentum", "mu", "epochs", "dropout", "validation_fraction")
 TEXT_SETTINGS = ("model", "source_prefix")
 CHOICE_SETTINGS = {"client_optimizer": CLIENT_OPTIMIZERS, "server_optimizer": SERVER_OPTIMIZERS}
 SETTINGS = INT_SETTINGS + FLOAT_SETTINGS + TEXT_SETTINGS + tuple(CHOICE_SETTINGS)
 PLAN_KEYS = ("seeds", "partitions", "notes")
 
-DEFAULT_SEEDS = {"smoke": [1, 2], "full": [1, 2, 3]}
+DEFAULT_SEEDS = {"smoke": [1, 2], "standard": [1, 2, 3], "full": [1, 2, 3]}
 DEFAULT_DATA_SEED = 42  # the partition stays fixed across training seeds, as FedNLP's partition files did
 # Canonical partitions per family: IID, label skew at two alphas, quantity skew; seq2seq has no labels to
 # skew, so feature skew (TF-IDF clusters as labels) stands in for label skew, as in FedNLP.
@@ -70,8 +73,9 @@ def parse_partition(text: str) -> dict[str, Any]:
 
 
 def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, Any]:
-    """Validate one profile block (or algorithm block) of a card; returns its settings. `card` is a cards._Card."""
-    allowed = set(SETTINGS) | (set(PLAN_KEYS) | set(RUN_ALGORITHMS) if allow_plan else set())
+    """Validate one profile block (or algorithm block) of a card; returns its settings. `card` is a cards._Card.
+    An algorithm block may name its own `partitions` (the profile's are the default)."""
+    allowed = set(SETTINGS) | (set(PLAN_KEYS) | set(RUN_ALGORITHMS) if allow_plan else {"partitions"})
     card.mapping(block, key, allowed)
     out: dict[str, Any] = {}
     for k, v in block.items():
@@ -145,13 +149,16 @@ def profile_settings(spec: TaskSpec, profile: str, algorithm: str) -> dict[str, 
             # FedNLP's centralized baselines fine-tuned with AdamW 5e-5 (its classification and NER runs).
             out.update(client_optimizer="adamw", client_lr=5e-5)
     out.update({k: v for k, v in block.items() if k in SETTINGS})
-    out.update(block.get(algorithm, {}))
+    out.update({k: v for k, v in block.get(algorithm, {}).items() if k in SETTINGS})
     return out
 
 
-def profile_plan(spec: TaskSpec, profile: str) -> tuple[list[int], list[dict[str, Any]]]:
-    """The seeds and partitions a reproduction runs for this task under `profile`."""
+def profile_plan(spec: TaskSpec, profile: str, algorithm: str | None = None) -> tuple[list[int], list[dict[str, Any]]]:
+    """The seeds and partitions a reproduction runs for this task under `profile` (an algorithm's own
+    `partitions` when its block names them)."""
     block = spec.profiles.get(profile, {})
     seeds = block.get("seeds", DEFAULT_SEEDS[profile])
     partitions = block.get("partitions", DEFAULT_PARTITIONS[spec.family])
+    if algorithm is not None:
+        partitions = block.get(algorithm, {}).get("partitions", partitions)
     return list(seeds), [parse_partition(p) for p in partitions]
