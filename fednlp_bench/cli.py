@@ -21,7 +21,9 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (problem and fix) with exit code 2, no usage dump."""
 
     def error(self, message: str):  # type: ignore[override]
-        print(f"{self.prog}: error: {message}; see `{self.prog} --help`", file=sys.stderr)
+        from .errors import terminal_safe
+
+        print(f"{self.prog}: error: {terminal_safe(message)}; see `{self.prog} --help`", file=sys.stderr)
         sys.exit(2)
 
 
@@ -262,13 +264,25 @@ def add_leaderboard_parser(sub) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--root", default="leaderboard", help="leaderboard folder (default leaderboard/)")
     common.add_argument("--recipes", default=None, help="canonical partition recipes (default: partition/ beside --root)")
-    p = lsub.add_parser("submit", parents=[common], help="check a result JSON and store it as a submission",
-                        description="Validate a result (schema, metrics, canonical partition digest, config, "
-                                    "duplicates) and store it under <root>/submissions/; then run `leaderboard build`.")
+    p = lsub.add_parser("submit", parents=[common], help="check a result JSON and store it as a community row",
+                        description="Validate a result (size, nesting, finite numbers, schema, metrics, the curve, "
+                                    "model, clients per round, wall time and upload bytes against its config, the "
+                                    "partition digest against the recipe it names, safe text, duplicates) and store "
+                                    "it under <root>/submissions/ as a community row, shown apart from the official "
+                                    "rows and compared with the official centralized reference of the same task, "
+                                    "profile and model; then rebuild the board. Official rows come only from "
+                                    "`fednlp-bench reproduce`.")
     p.add_argument("result", help="result JSON written by `fednlp-bench run` or `centralized`")
-    p.add_argument("--submitter", default=None, help="who submits (plain text, at most 80 characters)")
-    p.add_argument("--method", default=None, help="method name shown on the board (default: the algorithm)")
-    p.add_argument("--profile", default=None, help="run profile shown on the board (default: model, rounds, data subset)")
+    p.add_argument("--submitter", default=None,
+                   help="who submits (required; plain text in one script, at most 80 characters; the maintainers' "
+                        "name is reserved)")
+    p.add_argument("--method", default=None,
+                   help="method name shown on the board (default: the algorithm and its settings); ASCII letters, "
+                        "digits, spaces and ._+=(),- only, and not a look-alike of another method")
+    p.add_argument("--profile", default=None, choices=PROFILES,
+                   help="the board (and official reference) the row belongs to (default: the run's --profile, else "
+                        "standard)")
+    p.add_argument("--notes", default=None, help="a short note shown with the row (at most 400 characters)")
     p.add_argument("--allow-non-canonical", action="store_true",
                    help="accept a partition that matches no canonical recipe (the row is marked non-canonical)")
     p.add_argument("--no-build", dest="build", action="store_false", help="do not rebuild the board afterwards")
@@ -290,7 +304,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     if args.lb_command == "submit":
         path = submit(args.result, args.root, recipes=args.recipes, submitter=args.submitter, method=args.method,
-                      profile=args.profile, allow_non_canonical=args.allow_non_canonical)
+                      profile=args.profile, allow_non_canonical=args.allow_non_canonical, notes=args.notes)
         print(f"stored {path}")
         if args.build:
             print(f"board rebuilt: {len(build(args.root))} files under {args.root}")
@@ -301,8 +315,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         from .leaderboard.aggregate import aggregate, canonical_digests, load_results, write_table
 
         df = aggregate(load_results(args.paths), canonical_digests(args.recipes) if args.recipes else None)
-        cols = ["task", "partition", "method", "metric", "n_seeds", "mean", "std", "centralized", "ratio", "gap",
-                "rounds_to_90", "client_p10"]
+        cols = ["task", "partition", "method", "metric", "n_seeds", "mean", "std", "ci95", "centralized", "ratio",
+                "gap", "rounds_to_90", "client_p10"]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         csv, parquet = write_table(df, args.output)

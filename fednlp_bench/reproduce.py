@@ -338,8 +338,12 @@ class Reproduction:
         self.superseded += self.remove_superseded([run])
         # A partition that matches no recipe in partition/ (e.g. hub data instead of the canonical local
         # copy) is submitted as a non-canonical row, marked on the board.
-        submit(path, self.board, recipes=self.recipes, submitter=submitter, profile=run.board_profile,
-               allow_non_canonical=True)
+        from .leaderboard.official import MAINTAINERS
+
+        official = submitter == MAINTAINERS  # another submitter's reproduction is a community row of the profile
+        submit(path, self.board, recipes=self.recipes, submitter=submitter,
+               profile=run.board_profile if official else self.profile, official=official,
+               allow_non_canonical=not official)
         return True
 
     def submit_and_build(self, submitter: str) -> int:
@@ -428,9 +432,18 @@ def reproduce(table: str, profile: str, runs_dir: str | Path = "runs/reproduce",
               tasks: Iterable[str] | None = None, seeds: Iterable[int] | None = None,
               algorithms: Iterable[str] | None = None, partitions: Iterable[str] | None = None,
               submitter: str = "fednlp-bench maintainers", progress: bool = True) -> Reproduction:
+    # the default submitter is official.MAINTAINERS: the official rows of the board
     """Plan, run what is not finished, submit and rebuild the board; returns the reproduction (see .summary())."""
     family = table_family(table)
     runs = plan_runs(family, profile, tasks, seeds, algorithms, partitions)
+    if board and (seeds or partitions):
+        card = {r.key for r in plan_runs(family, profile, tasks, algorithms=algorithms)}
+        extra = [r for r in runs if r.key not in card]
+        if extra:
+            raise UserError(f"{len(extra)} planned run(s) are not in the cards' {profile} plan (e.g. {extra[0].task} "
+                            f"{extra[0].label} {extra[0].partition_label} seed {extra[0].seed}): the board's "
+                            "official rows are exactly what the cards plan",
+                            "add --no-board to run them without submitting, or change the card's profile")
     rep = Reproduction(family, profile, runs, Path(runs_dir) / profile / family, Path(board) if board else None,
                        progress)
     rep.execute(submitter if board else None)
@@ -458,7 +471,9 @@ def write_recipes(table: str, profile: str, folder: str | Path, tasks: Iterable[
         data = load_recipe_data(recipe)
         part, _ = build_partition(recipe, data)
         recipe.expected_digest = part.digest
-        name = f"{run.task}_{profile}_{p['partition']}" + "".join(f"_{k[0]}{p[k]:g}" for k in ("alpha", "beta") if k in p)
+        # a card given by path is named by its file name
+        name = f"{Path(run.task).stem}_{profile}_{p['partition']}" + "".join(
+            f"_{k[0]}{p[k]:g}" for k in ("alpha", "beta") if k in p)
         path = Path(folder) / f"{name}.yaml"
         head = (f"# canonical partition ({profile} profile): {part.name} of task {run.task} "
                 f"({len(data.train_labels)} train / {len(data.test_labels)} test)\n"

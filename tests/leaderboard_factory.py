@@ -24,7 +24,7 @@ def _metrics(names: list[str], primary: str, value: float) -> dict[str, float]:
 def make_record(kind: str = "federated", *, task: str = "demo", family: str = "text_classification",
                 algorithm: str = "fedavg", seed: int = 42, final: float = 0.7, curve: list[float] | None = None,
                 partition: str = "uniform", alpha: float | None = None, digest: str = DIGEST,
-                client_p10: float = 0.4, client_std: float = 0.1, upload: int = 1000, clients: int = 10,
+                client_p10: float = 0.4, client_std: float = 0.1, upload: int = 1342984, clients: int = 10,
                 clients_per_round: int = 5, rounds: int = 3, model: str = "tiny", max_train: int | None = None,
                 fingerprint: str = FINGERPRINT, settings: dict[str, Any] | None = None,
                 privacy: dict[str, Any] | None = None, mia_auc: float | None = None,
@@ -80,7 +80,7 @@ def make_record(kind: str = "federated", *, task: str = "demo", family: str = "t
     record["curve"] = points
     record["final"] = _metrics(names, primary, final)
     record["wall_time_s"] = 7.8
-    record["num_parameters"] = 335746
+    record["num_parameters"] = upload // 4  # a client uploads its float32 parameters
     if federated:
         record["clients"] = {m: {"mean": 0.5, "std": client_std if m == primary else 0.1, "min": 0.0,
                                  "p10": client_p10 if m == primary else 0.2, "median": 0.5, "max": 0.9}

@@ -17,7 +17,7 @@ from leaderboard_factory import DIGEST, make_record, with_change
 EXPECTED_COLUMNS = ["task", "family", "model", "profile", "partition", "partition_digest", "canonical", "method",
                     "algorithm", "metric", "n_seeds", "mean", "std", "ci95", "centralized", "reference",
                     "above_reference", "ratio", "gap", "rounds_to_90",
-                    "client_p10", "client_std", "upload_bytes_per_round", "submitter",
+                    "client_p10", "client_std", "upload_bytes_per_round", "submitter", "track",
                     "selection", "data", "dp", "epsilon", "mia_auc"]
 OTHER_DIGEST = "c" * 64
 PROFILE = "tiny, 3 rounds, max_train all"

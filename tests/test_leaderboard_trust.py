@@ -242,7 +242,7 @@ def test_trustworthy_section_lists_fairness_and_privacy(tmp_path, table):
         assert f"| {h} |" in header, h
     dp = _lines_with(section, "| fedavg+dp-client(z=0.3,S=0.5) |")[0]
     assert dp == ("| uniform | fedavg+dp-client(z=0.3,S=0.5) | uniform | static | client | 0.5000 ± 0.1414 (n=2) "
-                  "| 0.2000 | 0.1500 | 3.00 | 0.575 | tiny, 3 rounds, max_train all |")
+                  "| 0.2000 | 0.1500 | 3.00 | 0.575 | tiny, 3 rounds, max\\_train all |")
     default = _lines_with(section, "| uniform | fedavg | uniform |")[0]
     assert "| 0.3000 | 0.1000 | — | 0.620 |" in default
     assert "| continual |" in _lines_with(section, "fedavg+continual(A=4,cap=40)")[0]
@@ -318,7 +318,7 @@ def perplexity_records() -> list[dict]:
             lm("centralized", seed=2, final=22.0, curve=[40.0, 22.0], rounds=4),
             lm(seed=1, final=24.0, curve=[60.0, 30.0, 22.0, 24.0], rounds=4),   # reaches 22.2 at round 3
             lm(seed=2, final=26.0, curve=[60.0, 22.2, 21.0, 26.0], rounds=4),   # at round 2
-            lm(algorithm="fedprox", seed=1, final=30.0, curve=[60.0, 40.0, 30.0], rounds=4, client_p10=0.2)]  # never
+            lm(algorithm="fedprox", seed=1, final=30.0, curve=[60.0, 40.0, 30.0, 30.0], rounds=4, client_p10=0.2)]  # never
 
 
 def test_lower_is_better_ratio_gap_rounds_to_90():

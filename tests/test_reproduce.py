@@ -124,18 +124,22 @@ def test_reproduce_bad_input_is_one_line(capsys, argv, message):
 
 
 # -------------------------------------------------------------------------------------- resuming gives one board
-def _tiny_card(tmp_path: Path) -> Path:
+def _tiny_card(tmp_path: Path, partitions: tuple[str, ...] = ("uniform", "label alpha=1")) -> Path:
     card = yaml.safe_load((ROOT / "tasks" / "demo.yaml").read_text())
     card["name"] = "demo_repro"
     card["profiles"] = {"smoke": {
         "model": "tiny", "max_train": 160, "max_test": 80, "clients": 4, "clients_per_round": 2, "rounds": 2,
-        "batch_size": 32, "seeds": [1], "partitions": ["uniform", "label alpha=1"],
+        "batch_size": 32, "seeds": [1], "partitions": list(partitions),
         "centralized": {"client_optimizer": "adamw", "client_lr": 2.0e-3},
         "fedavg": {"client_optimizer": "adamw", "client_lr": 2.0e-3},
         "fedprox": {"client_optimizer": "adamw", "client_lr": 2.0e-3, "mu": 0.01},
         "fedopt": {"client_optimizer": "adamw", "client_lr": 2.0e-3, "server_optimizer": "sgd", "server_lr": 1.0}}}
     path = tmp_path / "demo_repro.yaml"
     path.write_text(yaml.safe_dump(card))
+    # the canonical recipes of its partitions, beside the tests' leaderboard/ folders (official rows need them)
+    (tmp_path / "partition").mkdir(exist_ok=True)
+    for table in ("text_classification", "trustworthy"):
+        write_recipes(table, "smoke", tmp_path / "partition", tasks=[str(path)])
     return path
 
 
@@ -201,6 +205,7 @@ def test_a_fresh_clone_resumes_from_the_committed_board_without_running_anything
     # a fresh clone: the board (with its submissions) but no runs folder; any training would be a failure
     clone = tmp_path / "clone" / "leaderboard"
     shutil.copytree(board, clone)
+    shutil.copytree(tmp_path / "partition", tmp_path / "clone" / "partition")
     import fednlp_bench.runner as runner
 
     def no_training(*args, **kwargs):
@@ -236,6 +241,19 @@ def test_each_result_is_submitted_as_it_finishes(tmp_path, monkeypatch):
     reproduce("text_classification", "smoke", tmp_path / "runs", board, tasks=[str(card)], seeds=[1],
               algorithms=["centralized", "fedavg"], progress=False)
     assert seen == [1, 2]  # the centralized run was on the board before the first FL run began
+
+
+def test_runs_outside_the_cards_plan_never_reach_the_board(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FEDNLP_CACHE", str(tmp_path / "cache"))
+    card = _tiny_card(tmp_path)
+    board = tmp_path / "leaderboard"
+    with pytest.raises(UserError, match="not in the cards' smoke plan"):
+        reproduce("text_classification", "smoke", tmp_path / "runs", board, tasks=[str(card)], seeds=[7],
+                  algorithms=["centralized"], progress=False)
+    assert not board.exists()
+    rep = reproduce("text_classification", "smoke", tmp_path / "runs", None, tasks=[str(card)], seeds=[7],
+                    algorithms=["centralized"], progress=False)  # without the board they run
+    assert rep.ran == 1
 
 
 def test_changed_settings_are_not_taken_as_finished(tmp_path, monkeypatch):
@@ -330,10 +348,10 @@ def test_trust_table_reaches_the_board_beside_the_standard_rows(tmp_path, monkey
     """Each variant is its own board row (method name from its settings), with epsilon and MIA AUC; a standard
     reproduction's submissions on the same partition and seed stay on the board."""
     monkeypatch.setenv("FEDNLP_CACHE", str(tmp_path / "cache"))
-    card = _tiny_card(tmp_path)
+    card = _tiny_card(tmp_path, partitions=("quantity beta=5",))
     board, runs = tmp_path / "leaderboard", tmp_path / "runs"
     reproduce("text_classification", "smoke", runs, board, tasks=[str(card)], algorithms=["centralized", "fedavg"],
-              partitions=["quantity beta=5"], progress=False)
+              progress=False)
     rep = reproduce("trustworthy", "smoke", runs, board, tasks=[str(card)], progress=False)
     assert rep.superseded == 0
     summary = rep.summary()

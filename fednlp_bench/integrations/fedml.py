@@ -153,6 +153,7 @@ def run_on_fedml(cfg: RunConfig) -> dict[str, Any] | None:
     model = task.new_model(rc.seed).to(device)
     curve: list[dict] = []
     record: dict[str, Any] = {}
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     def on_round(round_idx: int, preds, metrics: dict[str, float]) -> None:
         curve.append({"round": round_idx, "metrics": metrics, "wall_time_s": time.perf_counter() - start})
@@ -160,9 +161,8 @@ def run_on_fedml(cfg: RunConfig) -> dict[str, Any] | None:
             record.update({"kind": "federated", "config": {**rc.to_dict(), "extra": {**rc.extra, "runtime": RUNTIME}},
                            "seed": rc.seed, "task": task_record(rc, task), "partition": partition_record(rc, task, part),
                            "curve": list(curve), "final": metrics, "wall_time_s": time.perf_counter() - start,
-                           "num_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-                           "clients": per_client_metrics(task, preds, part.test),
-                           "upload_bytes_per_client_per_round": 0,
+                           "num_parameters": n_params, "clients": per_client_metrics(task, preds, part.test),
+                           "upload_bytes_per_client_per_round": 4 * n_params,  # the float32 weights a client sends
                            "execution": {"backend": RUNTIME, "world_size": int(args.worker_num),
                                          "fedml_version": fedml.__version__}})
             record["path"] = str(write_result(record, rc.output))

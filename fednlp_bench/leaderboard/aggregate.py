@@ -5,8 +5,11 @@ are averaged first, then `mean` is the mean over seeds, `std` the sample standar
 (ddof=1) when there are two seeds or more, 0.0 for a single seed, and `ci95` the half-width of the 95%
 t-interval of the mean (t(0.975, n-1) * std / sqrt(n); NaN for a single seed).
 
-The centralized reference (`centralized`) of a row is the seed mean of the converged centralized runs (early
-stopping on a held-out validation split: config.max_epochs set) of the same task, model, data and profile, or,
+`track` is "official" (rows made by `fednlp-bench reproduce`) or "community" (`leaderboard submit`); community
+rows are kept apart per submitter and never change an official row or a reference. The centralized reference
+(`centralized`) of a row is the seed mean of the official converged centralized runs (early stopping on a held-out
+validation split: config.max_epochs set) of the same task, model, data and profile (its name: a community row of
+profile "standard" is compared with the official "standard: ..." reference), or,
 where there is none, of the same-budget centralized runs (a fixed number of passes); `reference` names which
 ("converged" or "same budget"). `above_reference` flags a row (other than the reference itself) whose mean is
 better than the reference by more than its ci95 (by anything at all for a single seed): a federated result
@@ -38,6 +41,7 @@ import yaml
 
 from ..errors import UserError
 from ..results import atomic_write
+from .official import profile_name
 from .schema import as_submission, default_method, default_profile, higher_is_better, run_settings
 
 __all__ = ["COLUMNS", "GROUP_KEY", "SORT_KEY", "aggregate", "canonical_digests", "default_method", "default_profile",
@@ -49,7 +53,7 @@ COLUMNS: dict[str, str] = {
     "partition_digest": "str", "canonical": "bool", "method": "str", "algorithm": "str", "metric": "str",
     "n_seeds": "int64", "mean": "float64", "std": "float64", "ci95": "float64", "centralized": "float64",
     "reference": "str", "above_reference": "bool", "ratio": "float64", "gap": "float64", "rounds_to_90": "float64", "client_p10": "float64", "client_std": "float64",
-    "upload_bytes_per_round": "int64", "submitter": "str",
+    "upload_bytes_per_round": "int64", "submitter": "str", "track": "str",
     "selection": "str", "data": "str", "dp": "str", "epsilon": "float64", "mia_auc": "float64",
 }
 GROUP_KEY = ("task", "family", "model", "profile", "partition", "method")
@@ -166,7 +170,11 @@ def _facts(sub: dict[str, Any]) -> dict[str, Any]:
     task, cfg, metric = r["task"], r["config"], r["task"]["primary_metric"]
     federated = r["kind"] == "federated"
     settings = run_settings(r)
+    track = meta.get("track") if meta.get("track") in ("official", "community") else "official"
     return {
+        "track": track, "profile_name": profile_name(meta["profile"]),
+        # community rows stay apart per submitter; official rows of one profile are one row per method
+        "community_of": meta["submitter"] if track == "community" else "",
         "reference": "" if federated else reference_kind(r),
         "selection": settings["selection"], "data": settings["data"], "dp": settings["dp"],
         "settings": "+".join(settings["tags"]), "epsilon": settings["epsilon"], "mia_auc": settings["mia_auc"],
@@ -221,14 +229,15 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
     central: dict[tuple, dict[str, dict[int, list[float]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list)))
     for f in facts:
-        if not f["federated"] and not f["settings"]:
-            central[(f["task"], f["model"], f["fingerprint"], f["profile"])][f["reference"]][f["seed"]].append(f["final"])
+        if not f["federated"] and not f["settings"] and f["track"] == "official":
+            central[(f["task"], f["model"], f["fingerprint"], f["profile_name"])][f["reference"]][f["seed"]].append(
+                f["final"])
 
-    def reference_of(key: tuple, fingerprints: list[str]) -> tuple[str, dict[int, list[float]]]:
+    def reference_of(key: tuple, fingerprints: list[str], profile: str) -> tuple[str, dict[int, list[float]]]:
         for kind in ("converged", "same budget"):
             seeds: dict[int, list[float]] = defaultdict(list)
             for fp in fingerprints:
-                for seed, vals in central.get((key[0], key[2], fp, key[3]), {}).get(kind, {}).items():
+                for seed, vals in central.get((key[0], key[2], fp, profile), {}).get(kind, {}).items():
                     seeds[seed] += vals
             if seeds:
                 return kind, seeds
@@ -236,7 +245,7 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
 
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for f in facts:
-        groups[tuple(f[k] for k in GROUP_KEY + _SETTINGS_KEY + ("reference",))].append(f)
+        groups[tuple(f[k] for k in GROUP_KEY + _SETTINGS_KEY + ("reference", "track", "community_of"))].append(f)
 
     rows = []
     for full_key in sorted(groups):
@@ -247,9 +256,10 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
         by_seed = lambda field: _by_seed(members, field)  # noqa: E731
         mean, std, n = _seed_stats(by_seed("final"))
         ci = ci95_half_width(std, n)
-        kind, baseline = reference_of(key, sorted({m["fingerprint"] for m in members}))
+        kind, baseline = reference_of(key, sorted({m["fingerprint"] for m in members}), members[0]["profile_name"])
         cen = _seed_mean(baseline)
-        is_reference = not federated and not members[0]["settings"] and members[0]["reference"] == kind
+        is_reference = (not federated and not members[0]["settings"] and members[0]["reference"] == kind
+                        and members[0]["track"] == "official")
         if is_reference:
             ratio, gap = 1.0, 0.0
         else:
@@ -273,7 +283,7 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
             "rounds_to_90": math.nan if any_never else _seed_mean(reach),
             "client_p10": _seed_mean(by_seed("client_p10")), "client_std": _seed_mean(by_seed("client_std")),
             "upload_bytes_per_round": int(round(_seed_mean(by_seed("upload")))),
-            "submitter": ", ".join(sorted({m["submitter"] for m in members})),
+            "submitter": ", ".join(sorted({m["submitter"] for m in members})), "track": members[0]["track"],
             "selection": members[0]["selection"], "data": members[0]["data"], "dp": members[0]["dp"],
             "epsilon": _seed_mean(_by_seed(members, "epsilon", skip_nan=True)),
             "mia_auc": _seed_mean(_by_seed(members, "mia_auc", skip_nan=True)),

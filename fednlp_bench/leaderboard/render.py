@@ -73,6 +73,7 @@ COLUMNS = (
 # Who submitted each row under which profile label, and its partition digest: below the tables of a page.
 PROVENANCE_COLUMNS = (
     ("method", "method", "text"),
+    ("track", "track", "text"),
     ("partition", "partition", "text"),
     ("model", "model", "text"),
     ("profile", "profile", "text"),
@@ -92,7 +93,9 @@ LEGEND = ("mean ± 95% CI: the task's primary metric (fraction in [0, 1]) averag
           "never did); client p10: 10th-percentile client score; upload MB/round: bytes sent to the server per "
           "round (1 MB = 10^6 bytes); flag " + ABOVE + ": the row beats its centralized reference by more than its "
           "interval, so that reference is not an upper bound for it; " + NOT_CANONICAL + " after a method: its "
-          "partition digest matches no recipe in partition/. — : not applicable or not measured (no interval for "
+          "partition digest matches no recipe in partition/. Official rows come from `fednlp-bench reproduce` (the "
+          "card's profile, exactly); rows marked 'community (name)' were submitted by that name, are never merged "
+          "into official rows and are compared with the official centralized reference. — : not applicable or not measured (no interval for "
           "one seed, no centralized reference for this task and model, no per-client scores for a centralized run).")
 # Added to the legend when a lower-is-better metric (perplexity) is on the board.
 LOWER_LEGEND = (" Perplexity is lower-is-better: rows list the lowest first, ratio = centralized / federated "
@@ -184,8 +187,11 @@ def _cell(row: dict[str, Any], key: str, kind: str) -> str:
     if kind == "text":
         return _text(value) or NA
     if kind == "method":
-        return (_text(value) or NA) + ("" if _truthy(row.get("canonical")) or row.get("canonical") is None
+        text = (_text(value) or NA) + ("" if _truthy(row.get("canonical")) or row.get("canonical") is None
                                         else " " + NOT_CANONICAL)
+        if _text(row.get("track")) == "community":
+            text += f" · community ({_text(row.get('submitter'))})"
+        return text
     if kind == "partition":
         return short_partition(_text(value)) or NA
     if kind == "canonical":
@@ -705,9 +711,13 @@ def _trust_plot(groups: list[tuple[str, str, list[dict[str, Any]]]]) -> bytes | 
 
 # --------------------------------------------------------------------------------------------- markdown
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
+
+
 def _md(text: str) -> str:
-    """A data string safe inside a markdown table cell (HTML-escaped, pipes escaped)."""
-    return html.escape(text, quote=False).replace("|", "\\|").replace("`", "\\`")
+    """A data string that renders as itself in markdown (GitHub's included): <, > and & as HTML entities, and the
+    characters of links, images, emphasis, code, tables, strikethrough and math backslash-escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def _header(header: str | None, kind: str, metric: str) -> str:

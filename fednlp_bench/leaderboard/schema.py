@@ -243,6 +243,59 @@ def validate_result(record: Any) -> list[str]:
         if part["seed"] != expected:
             what = "config.data_seed" if data_seed is not None else "seed"
             problems.append(f"partition.seed {part['seed']} != {what} {expected}")
+    if not problems:
+        problems += _consistency_problems(record)
+    return problems
+
+
+def _consistency_problems(record: dict[str, Any]) -> list[str]:
+    """What the curve, model, clients per round, wall time and upload bytes say must agree with the config."""
+    config, curve, task = record["config"], record["curve"], record["task"]
+    federated = record["kind"] == "federated"
+    problems = []
+    rounds = [p.get("round") for p in curve if isinstance(p, dict) and _is(p.get("round"), (int,))]
+    if rounds and min(rounds) < 1:
+        problems.append(f"curve round {min(rounds)} is not a round (rounds start at 1)")
+    if federated and rounds and rounds[-1] != config["rounds"]:
+        problems.append(f"the curve ends at round {rounds[-1]} but config.rounds is {config['rounds']} (a run "
+                        "evaluates its last round)")
+    if not federated and rounds:
+        es = record.get("early_stopping")
+        limit = config.get("max_epochs") if config.get("max_epochs") is not None else config.get("epochs")
+        if _is(limit, (int, float)) and rounds[-1] > math.ceil(limit):
+            problems.append(f"the curve reaches epoch {rounds[-1]}, beyond the {limit} the config allows")
+        if isinstance(es, dict) and es.get("epochs_run") != len(curve):
+            problems.append(f"early_stopping.epochs_run {es.get('epochs_run')} != the {len(curve)} epochs of the curve")
+    if federated:
+        for i, point in enumerate(curve):
+            clients = point.get("clients") if isinstance(point, dict) else None
+            if clients is not None and (not isinstance(clients, list) or len(clients) != config["clients_per_round"]):
+                problems.append(f"curve[{i}] lists {len(clients) if isinstance(clients, list) else clients!r} "
+                                f"clients, config.clients_per_round is {config['clients_per_round']}")
+                break
+    model = config.get("model")
+    if isinstance(model, str):
+        from ..tasks.models import resolve_model
+
+        if task["model"] not in (model, resolve_model(model).name):
+            problems.append(f"task.model '{task['model']}' is not the model of config.model '{model}'")
+    wall = record["wall_time_s"]
+    if not (math.isfinite(wall) and wall >= 0):
+        problems.append(f"wall_time_s {wall!r} must be a finite number >= 0")
+    else:
+        times = [p.get("wall_time_s") for p in curve if isinstance(p, dict) and p.get("wall_time_s") is not None]
+        if any(not _is(t, (int, float)) or not math.isfinite(t) or t < 0 for t in times):
+            problems.append("a curve point's wall_time_s is not a finite number >= 0")
+        elif any(b < a for a, b in zip(times, times[1:])) or (times and times[-1] > wall + 1e-6):
+            problems.append("the curve's wall times go backwards or past the run's wall_time_s")
+    upload, params = record["upload_bytes_per_client_per_round"], record["num_parameters"]
+    if federated and upload != 4 * params:
+        problems.append(f"upload_bytes_per_client_per_round {upload} is not the {4 * params} bytes of "
+                        f"{params} float32 parameters")
+    if not federated and upload != 0:
+        problems.append("a centralized run uploads nothing (upload_bytes_per_client_per_round must be 0)")
+    if params < 1:
+        problems.append("num_parameters must be >= 1")
     return problems
 
 
