@@ -394,7 +394,8 @@ class Reproduction:
         return removed
 
     def summary(self) -> pd.DataFrame:
-        """Per task, partition and algorithm: seed mean and std of the final primary metric, and the untrained one."""
+        """Per task, partition and algorithm: seed mean and std of the final primary metric, the untrained one, and
+        the seed mean of how much the last 20% of rounds moved it (`late_move`, the plateau check)."""
         rows = []
         for run in self.runs:
             rec = json.loads(self.results[run.key].read_text(encoding="utf-8"))
@@ -407,12 +408,14 @@ class Reproduction:
                          "client_p10": (rec.get("clients") or {}).get(metric, {}).get("p10", math.nan),
                          "epsilon": math.inf if privacy and privacy.get("epsilon") is None
                          else privacy.get("epsilon", math.nan),
-                         "mia_auc": mia.get("auc", math.nan), "wall_s": rec.get("wall_time_s", math.nan)})
+                         "mia_auc": mia.get("auc", math.nan), "wall_s": rec.get("wall_time_s", math.nan),
+                         "late_move": late_move(rec)})
         df = pd.DataFrame(rows)
         extra = {c: (c, "mean") for c in ("client_p10", "epsilon", "mia_auc") if df[c].notna().any()}
         out = (df.groupby(["task", "partition", "algorithm", "metric"], sort=False)
                .agg(seeds=("seed", "count"), mean=("final", "mean"), std=("final", "std"),
-                    untrained=("untrained", "mean"), **extra, wall_s=("wall_s", "sum")).reset_index())
+                    untrained=("untrained", "mean"), **extra, late_move=("late_move", "mean"),
+                    wall_s=("wall_s", "sum")).reset_index())
         # Scores where higher is better: the metric itself, or -log(metric) for perplexity (a gain is then the
         # log of the perplexity ratio, so LEARNED_MARGIN reads as "at least 2% lower perplexity").
         up = out["metric"].map(higher_is_better).astype(bool)
@@ -426,6 +429,26 @@ class Reproduction:
         need = np.maximum(LEARNED_MARGIN, LEARNED_SHARE * central_gain)
         out["learned"] = (mean - untrained) >= need
         return out
+
+
+PLATEAU_SHARE = 0.2  # the plateau check: how much the last 20% of rounds move the metric
+
+
+def late_move(record: dict[str, Any]) -> float:
+    """How much a federated run's primary metric moved over its last PLATEAU_SHARE of rounds: the final value minus
+    the value at the last evaluated round at or before (1 - PLATEAU_SHARE) * rounds (in the metric's units; for a
+    lower-is-better metric, the old value minus the final one, so a positive move is an improvement either way).
+    NaN for a centralized run or a curve without such a point."""
+    if record.get("kind") != "federated":
+        return math.nan
+    metric = record["task"]["primary_metric"]
+    rounds = record["config"]["rounds"]
+    cut = math.floor((1 - PLATEAU_SHARE) * rounds)
+    earlier = [p for p in record["curve"] if p["round"] <= cut]
+    if not earlier:
+        return math.nan
+    before, after = earlier[-1]["metrics"][metric], record["final"][metric]
+    return float(after - before) if higher_is_better(metric) else float(before - after)
 
 
 def reproduce(table: str, profile: str, runs_dir: str | Path = "runs/reproduce", board: str | Path | None = "leaderboard",
