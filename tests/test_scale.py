@@ -43,7 +43,7 @@ def run_ok(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
 
 def final_checkpoint(folder: Path) -> dict:
     [pt] = folder.glob("checkpoints/*/checkpoint.pt")
-    return torch.load(pt, map_location="cpu", weights_only=False)
+    return torch.load(pt, map_location="cpu", weights_only=True)  # a checkpoint is tensors and numbers only
 
 
 def result(folder: Path) -> dict:
@@ -190,6 +190,56 @@ def test_checkpoint_of_other_settings_or_corrupt_is_refused(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "cannot be read" in proc.stderr and "Traceback" not in proc.stderr
     assert not list((tmp_path / "o").glob("*.json"))
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a crafted checkpoint would do."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_crafted_checkpoint_with_a_pickle_payload_is_refused_without_running_it(tmp_path):
+    folder, marker = tmp_path / "ck", tmp_path / "pwned"
+    cfg = RunConfig(task="demo", rounds=3, client_lr=0.01, output=str(tmp_path / "o"))
+    folder.mkdir()
+    # a checkpoint of exactly these settings (right key), with the payload hidden in the server state
+    torch.save({"format": 2, "round": 1, "rounds": 3, "key": checkpoint_key(cfg.resolved()),
+                "global_weights": torch.zeros(4), "server_state": {"x": _RunsCode(f"touch {marker}")}, "curve": [],
+                "wall_time_s": 0.0, "rng": {}}, folder / "checkpoint.pt")
+    torch.load(folder / "checkpoint.pt", weights_only=False)  # a plain unpickle really runs the payload
+    assert marker.exists()
+    marker.unlink()
+    proc = subprocess.run([sys.executable, "-m", "fednlp_bench.cli", "run", "--task", "demo", "--rounds", "3",
+                           "--client-lr", "0.01", "--resume", "--checkpoint-dir", str(folder), "--output",
+                           str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert not marker.exists(), "loading the checkpoint ran its pickle payload"
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("fednlp-bench: error: checkpoint ") and "cannot be read safely" in line
+
+
+def test_rng_states_survive_a_checkpoint_round_trip(tmp_path):
+    import random
+
+    import numpy as np
+
+    from fednlp_bench.fl.checkpoint import restore_rng, rng_states
+
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    np.random.normal()  # numpy now caches a Gaussian: that part of its state must survive too
+    save_checkpoint(tmp_path, Checkpoint(round=1, rounds=2, key="k", global_weights=torch.zeros(2), server_state={},
+                                         curve=[{"round": 1, "metrics": {"accuracy": np.float64(0.5)}}],
+                                         rng=rng_states()))
+    draws = (random.random(), np.random.normal(), np.random.rand(), torch.rand(1).item())
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    loaded = load_checkpoint(tmp_path, "k")
+    restore_rng(loaded.rng)
+    assert (random.random(), np.random.normal(), np.random.rand(), torch.rand(1).item()) == draws
+    assert loaded.curve[0]["metrics"]["accuracy"] == 0.5
 
 
 def test_distributed_backend_outside_torchrun_is_one_clear_error(tmp_path):

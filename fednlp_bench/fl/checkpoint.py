@@ -4,6 +4,9 @@ One run keeps one checkpoint (the latest), `checkpoint.pt` plus a small `checkpo
 round it holds. A SIGKILL while writing leaves the previous pair intact: each file is written to a temp
 name and renamed. Client updates draw their randomness from (seed, round, client), so a run resumed from
 round r trains rounds r+1.. exactly as the uninterrupted run would.
+
+A checkpoint holds tensors, numbers, strings, lists and dicts only (numpy's and Python's RNG states are stored as
+tensors), so it is read with `torch.load(weights_only=True)`: a crafted file cannot run code when resumed.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import torch
 
 from ..errors import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: RNG states as tensors, loaded with weights_only=True
 
 
 @dataclass
@@ -39,21 +42,47 @@ class Checkpoint:
 
 
 def rng_states() -> dict[str, Any]:
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The torch, numpy and Python RNG states as tensors and plain numbers (safe for weights_only loading)."""
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "python": {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64),
+                   "gauss_next": gauss_next},
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
 
 def restore_rng(states: dict[str, Any]) -> None:
+    """Set the RNGs to states saved by rng_states."""
     if "torch" in states:
         torch.set_rng_state(states["torch"])
     if "numpy" in states:
-        np.random.set_state(states["numpy"])
+        n = states["numpy"]
+        np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))
     if "python" in states:
-        random.setstate(states["python"])
+        p = states["python"]
+        random.setstate((p["version"], tuple(int(x) for x in p["state"].tolist()), p["gauss_next"]))
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _plain(obj: Any) -> Any:
+    """A copy with numpy scalars and arrays turned into Python numbers and tensors (weights_only can load it)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v) for v in obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.copy())
+    return obj
 
 
 def _atomic(path: Path, write) -> None:
@@ -68,9 +97,9 @@ def save_checkpoint(folder: Path, ckpt: Checkpoint) -> Path:
     """Write the checkpoint (weights on CPU) and its JSON summary; return the .pt path."""
     folder.mkdir(parents=True, exist_ok=True)
     pt = folder / "checkpoint.pt"
-    payload = {"format": FORMAT_VERSION, "round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key,
-               "global_weights": ckpt.global_weights.detach().cpu(), "server_state": ckpt.server_state,
-               "curve": ckpt.curve, "wall_time_s": ckpt.wall_time_s, "rng": ckpt.rng}
+    payload = _plain({"format": FORMAT_VERSION, "round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key,
+                      "global_weights": ckpt.global_weights.detach().cpu(), "server_state": ckpt.server_state,
+                      "curve": ckpt.curve, "wall_time_s": ckpt.wall_time_s, "rng": ckpt.rng})
     _atomic(pt, lambda p: torch.save(payload, p))
     summary = {"round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key, "file": pt.name,
                "num_parameters": int(ckpt.global_weights.numel())}
@@ -83,17 +112,25 @@ def load_checkpoint(folder: Path, key: str) -> Checkpoint | None:
     pt = folder / "checkpoint.pt"
     if not pt.exists():
         return None
+    unreadable = UserError(f"checkpoint {pt} cannot be read safely (it is corrupt, was written by another "
+                           "fednlp-bench version, or holds more than tensors and numbers)",
+                           f"delete {folder} to start the run again")
     try:
-        payload = torch.load(pt, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise UserError(f"checkpoint {pt} cannot be read ({type(exc).__name__})",
-                        f"delete {folder} to start the run again") from None
+        # weights_only: tensors, numbers, strings and containers only; a pickled object that would run code is refused
+        payload = torch.load(pt, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable file is the same user problem
+        raise unreadable from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        raise unreadable
     if payload.get("key") != key:
         raise UserError(f"checkpoint {pt} belongs to a run with other settings",
                         f"resume with the settings it was written with, or delete {folder}")
-    return Checkpoint(round=payload["round"], rounds=payload["rounds"], key=payload["key"],
-                      global_weights=payload["global_weights"], server_state=payload["server_state"],
-                      curve=payload["curve"], wall_time_s=payload["wall_time_s"], rng=payload.get("rng", {}))
+    try:
+        return Checkpoint(round=payload["round"], rounds=payload["rounds"], key=payload["key"],
+                          global_weights=payload["global_weights"], server_state=payload["server_state"],
+                          curve=payload["curve"], wall_time_s=payload["wall_time_s"], rng=payload.get("rng", {}))
+    except KeyError:
+        raise unreadable from None
 
 
 @dataclass
