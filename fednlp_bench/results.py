@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .errors import UserError
 
 SCHEMA_VERSION = 1
 
@@ -71,9 +72,14 @@ def _clean(obj: Any) -> Any:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` through a temp file (`.<name>.tmp<pid>`) renamed into place; on failure the temp file is removed."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_figure(fig, path: Path, dpi: int = 110) -> None:
@@ -81,9 +87,14 @@ def save_figure(fig, path: Path, dpi: int = 110) -> None:
     import matplotlib.pyplot as plt
 
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
 
 
 def environment() -> dict[str, str]:
@@ -95,16 +106,21 @@ def environment() -> dict[str, str]:
 
 
 def write_result(record: dict[str, Any], output: str, plot: bool = True) -> Path:
-    """Write `<output>/<run id>.json` (and `.png`) atomically; returns the JSON path."""
+    """Write `<output>/<run id>.json` (and `.png`) atomically; returns the JSON path. The folder is made here,
+    when there is a result to write."""
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     record = {"schema_version": SCHEMA_VERSION, "package_version": __version__,
               "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "environment": environment(), **record}
     path = out / f"{run_id(record)}.json"
-    if plot:
-        plot_curve(record, path.with_suffix(".png"))
-    atomic_write(path, (json.dumps(_clean(record), indent=2, sort_keys=False) + "\n").encode())
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if plot:
+            plot_curve(record, path.with_suffix(".png"))
+        atomic_write(path, (json.dumps(_clean(record), indent=2, sort_keys=False) + "\n").encode())
+    except OSError as exc:
+        raise UserError(f"cannot write the result to {out} ({exc.strerror or exc})",
+                        "pass --output with a folder you can write to, on a disk with room") from None
     return path
 
 

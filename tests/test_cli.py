@@ -92,6 +92,8 @@ BAD_INPUT = {
     "max-train-negative": (lambda t: ["--max-train", "-5"], ["--max-train", "positive"]),
     "output-under-a-file": (lambda t: ["--output", str(_file(t, "afile", "x") / "out")], ["output folder", "not writable", "--output"]),
     "output-is-a-file": (lambda t: ["--output", str(_file(t, "afile2", "x"))], ["output folder", "not writable", "--output"]),
+    "checkpoint-dir-is-a-file": (lambda t: ["--checkpoint-dir", str(_file(t, "ckfile", "x")), "--checkpoint-every", "1"],
+                                 ["checkpoint folder", "ckfile", "not writable", "--checkpoint-dir"]),
     "config-missing": (lambda t: ["--config", str(t / "missing.yaml")], ["config file not found", "missing.yaml"]),
     "config-invalid-yaml": (lambda t: ["--config", str(_file(t, "bad.yaml", "rounds: [1\n"))], ["not valid YAML", "bad.yaml"]),
     "config-unknown-key": (lambda t: ["--config", str(_file(t, "unk.yaml", "roundz: 3\n"))], ["unknown setting", "roundz"]),
@@ -114,11 +116,10 @@ def assert_one_error_line(rc: int, err: str, keywords: list[str]) -> str:
 
 
 def assert_nothing_written(out: Path) -> None:
-    """No result file, plot, CSV or temp file: the folder is absent or empty."""
-    if out.exists():
-        assert out.is_dir()
-        left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
-        assert left == [], f"files left in the output folder: {left}"
+    """No result file, plot, CSV or temp file, not even an empty output folder: nothing is created before the
+    inputs are checked."""
+    left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) if out.is_dir() else []
+    assert not out.exists(), f"output folder created before the inputs were checked (holding {left})"
 
 
 # Every case through `run`; the checks shared by all commands also through `centralized` and `compare`.
@@ -160,6 +161,60 @@ def test_read_only_output_folder(tmp_path, capsys):
         assert list(ro.iterdir()) == []
     finally:
         ro.chmod(0o700)
+
+
+def unwritable_folder(tmp_path: Path, how: str) -> Path:
+    """An --output that cannot be written: a file, a folder under a file, or one in a read-only folder."""
+    if how == "is-a-file":
+        return _file(tmp_path, "taken", "x")
+    if how == "under-a-file":
+        return _file(tmp_path, "taken", "x") / "out"
+    if os.name != "posix" or os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    return ro / "out"
+
+
+UNWRITABLE = ["is-a-file", "under-a-file", "read-only"]
+
+
+@pytest.mark.parametrize("how", UNWRITABLE)
+def test_leaderboard_aggregate_to_an_unwritable_output_is_one_line(demo_run, how, tmp_path, capsys):
+    target = unwritable_folder(tmp_path, how)
+    rc, out, err = call(capsys, ["leaderboard", "aggregate", str(demo_run["out"]), "--output", str(target)])
+    assert_one_error_line(rc, err, ["output folder", "not writable", "--output"])
+    assert out == ""  # refused before anything was aggregated or printed
+    assert target.read_text() == "x" if how == "is-a-file" else not target.exists()
+
+
+def test_leaderboard_aggregate_that_fails_while_writing_is_one_line(demo_run, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import fednlp_bench.leaderboard.aggregate as agg
+
+    def disk_full(df, folder):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(agg, "write_table", disk_full)
+    rc, _, err = call(capsys, ["leaderboard", "aggregate", str(demo_run["out"]), "--output", str(tmp_path / "t")])
+    assert_one_error_line(rc, err, ["cannot write the table", str(tmp_path / "t"), "--output"])
+
+
+def test_a_result_that_cannot_be_written_is_one_line(tmp_path, shared_cache, capsys, monkeypatch):
+    """The folder was fine when the run started but the disk filled up by the time the result was written."""
+    import errno
+
+    import fednlp_bench.results as results
+
+    def disk_full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(results, "atomic_write", disk_full)
+    out = tmp_path / "out"
+    rc, _, err = call(capsys, ["run", *fast_args(out, shared_cache, rounds=1)])
+    assert_one_error_line(rc, err, ["cannot write the result", "No space left", "--output"])
+    assert not list(out.glob("*.json"))
 
 
 def test_console_script_unknown_task(tmp_path):

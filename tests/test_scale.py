@@ -220,6 +220,29 @@ def test_crafted_checkpoint_with_a_pickle_payload_is_refused_without_running_it(
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("fednlp-bench: error: checkpoint ") and "cannot be read safely" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_error_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    import errno
+
+    from fednlp_bench.errors import UserError
+
+    blocked = tmp_path / "afile"
+    blocked.write_text("x")
+    with pytest.raises(UserError, match="cannot write the checkpoint to .*afile.*--checkpoint-dir"):
+        save_checkpoint(blocked / "ck", Checkpoint(round=1, rounds=2, key="k", global_weights=torch.zeros(2),
+                                                   server_state={}))
+
+    def disk_full(obj, path):
+        Path(path).write_bytes(b"half")  # the temp file is half written when the disk fills up
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(UserError, match="No space left"):
+        save_checkpoint(tmp_path / "ck", Checkpoint(round=1, rounds=2, key="k", global_weights=torch.zeros(2),
+                                                    server_state={}))
+    assert list((tmp_path / "ck").iterdir()) == []
 
 
 def test_rng_states_survive_a_checkpoint_round_trip(tmp_path):

@@ -86,24 +86,33 @@ def _plain(obj: Any) -> Any:
 
 
 def _atomic(path: Path, write) -> None:
+    """Write through a temp file (`.<name>.tmp<pid>`) renamed into place; on failure the temp file is removed."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_checkpoint(folder: Path, ckpt: Checkpoint) -> Path:
     """Write the checkpoint (weights on CPU) and its JSON summary; return the .pt path."""
-    folder.mkdir(parents=True, exist_ok=True)
     pt = folder / "checkpoint.pt"
     payload = _plain({"format": FORMAT_VERSION, "round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key,
                       "global_weights": ckpt.global_weights.detach().cpu(), "server_state": ckpt.server_state,
                       "curve": ckpt.curve, "wall_time_s": ckpt.wall_time_s, "rng": ckpt.rng})
-    _atomic(pt, lambda p: torch.save(payload, p))
     summary = {"round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key, "file": pt.name,
                "num_parameters": int(ckpt.global_weights.numel())}
-    _atomic(folder / "checkpoint.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic(pt, lambda p: torch.save(payload, p))
+        _atomic(folder / "checkpoint.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+    except OSError as exc:
+        raise UserError(f"cannot write the checkpoint to {folder} ({exc.strerror or exc})",
+                        "pass --checkpoint-dir with a folder you can write to, on a disk with room") from None
     return pt
 
 
