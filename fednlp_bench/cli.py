@@ -299,9 +299,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         import pandas as pd
 
         from .config import check_output_dir
+        from .results import remove_stale_temp_files
         from .leaderboard.aggregate import aggregate, canonical_digests, load_results, write_table
 
         check_output_dir(args.output)  # before reading anything; creates nothing
+        remove_stale_temp_files(Path(args.output))
         df = aggregate(load_results(args.paths), canonical_digests(args.recipes) if args.recipes else None)
         cols = ["task", "partition", "method", "metric", "n_seeds", "mean", "std", "centralized", "ratio", "gap",
                 "rounds_to_90", "client_p10"]

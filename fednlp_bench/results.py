@@ -71,6 +71,38 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+# `.<name>.tmp<pid>` (and `.<name>.tmp<pid>.png`): what atomic_write, save_figure and checkpoints write before renaming
+_TEMP_NAME = re.compile(r"^\..+\.tmp(\d+)(\.png)?$")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete the temp files a killed write left in `folder` (`.<name>.tmp<pid>` of a process that is gone);
+    returns them. A running process's temp files are left alone."""
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for path in sorted(folder.iterdir()):
+        match = _TEMP_NAME.match(path.name)
+        if not match or not path.is_file():
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and _running(pid):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` through a temp file (`.<name>.tmp<pid>`) renamed into place; on failure the temp file is removed."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

@@ -25,7 +25,7 @@ from .fl.strategies import ServerConfig
 from .partition import client_label_histograms, mean_pairwise_jsd, size_stats
 from .partition.model import Partition
 from .partition.recipe import PartitionRecipe, build_partition
-from .results import per_client_metrics, write_result
+from .results import per_client_metrics, remove_stale_temp_files, write_result
 from .tasks import Task, adapter_class, get_spec, load_task_data
 from .tasks.registry import subsample
 
@@ -208,6 +208,9 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     ranks = ranks_for(rc)
     key = checkpoint_key(rc)
     folder = checkpoint_folder(rc, task.name, key)
+    if ranks.is_main:  # temp files of a write killed in an earlier run
+        for place in (folder, Path(rc.output)):
+            remove_stale_temp_files(place)
     checkpointing = Checkpointing(folder=folder, key=key, every=rc.checkpoint_every, resume=rc.resume)
     try:
         with stop_on_sigterm() as stop:
@@ -244,6 +247,7 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     if cfg.max_epochs is not None:
         return run_central_converged(cfg)
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
+    remove_stale_temp_files(Path(rc.output))
     passes = centralized_passes(rc)
     out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
                           compile=rc.compile)
@@ -257,6 +261,7 @@ def run_central_converged(cfg: RunConfig) -> dict[str, Any]:
     from .tasks.spec import higher_is_better
 
     task, validation, fingerprint = build_validation_tasks(rc)
+    remove_stale_temp_files(Path(rc.output))
     stopping = EarlyStopping(rc.max_epochs, rc.patience, higher_is_better(task.primary_metric))
     out = run_centralized_converged(task, validation, stopping, client_config(rc), pick_device(rc.device), rc.seed,
                                     rc.progress, compile=rc.compile)

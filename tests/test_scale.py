@@ -265,6 +265,32 @@ def test_rng_states_survive_a_checkpoint_round_trip(tmp_path):
     assert loaded.curve[0]["metrics"]["accuracy"] == 0.5
 
 
+def test_temp_files_of_a_killed_write_are_removed_on_the_next_start(tmp_path):
+    from fednlp_bench.runner import run_fl
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid names the temp files of a write that was killed
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    ck, out = tmp_path / "ck", tmp_path / "o"
+    ck.mkdir(), out.mkdir()
+    stale = [ck / f".checkpoint.pt.tmp{gone.pid}", ck / f".checkpoint.json.tmp{gone.pid}",
+             out / f".demo-fedavg-uniform-seed42.json.tmp{gone.pid}",
+             out / f".demo-fedavg-uniform-seed42.png.tmp{gone.pid}.png"]
+    kept = [ck / f".checkpoint.pt.tmp{alive.pid}",  # a write in progress in another process
+            out / "notes.tmp1", out / ".hidden"]  # not temp files of ours
+    for path in stale + kept:
+        path.write_bytes(b"half")
+    try:
+        run_fl(RunConfig(task="demo", max_train=120, max_test=40, clients=4, clients_per_round=2, rounds=1,
+                         checkpoint_dir=str(ck), checkpoint_every=1, resume=True, output=str(out), progress=False))
+    finally:
+        alive.kill()
+        alive.wait()
+    assert [p.name for p in stale if p.exists()] == []
+    assert all(p.read_bytes() == b"half" for p in kept)
+    assert (ck / "checkpoint.pt").is_file() and len(list(out.glob("*.json"))) == 1
+
+
 def test_distributed_backend_outside_torchrun_is_one_clear_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     proc = subprocess.run([sys.executable, "-m", "fednlp_bench.cli", "run", "--task", "demo", "--rounds", "1",

@@ -121,13 +121,14 @@ def _writing(folder: Path) -> Iterator[None]:
 def cmd_stats(args) -> int:
     import pandas as pd
 
-    from ..results import atomic_write
+    from ..results import atomic_write, remove_stale_temp_files
     from .plots import plot_heatmap, plot_jsd_matrix, plot_sizes
     from .stats import client_label_histograms, jsd_matrix, partition_summary, summary_table
 
     given = vars(args)
     out = Path(args.output)
     check_output_dir(str(out))
+    remove_stale_temp_files(out)
     if "source" in given:
         from .importer import import_partition
 
