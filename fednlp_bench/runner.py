@@ -12,7 +12,7 @@ import torch
 
 from .config import EXECUTION_SETTINGS, LOAD_OPTIONS, RunConfig
 from .errors import UserError
-from .data.splits import holdout_validation
+from .data.splits import check_classification_data, holdout_validation
 from .fl.centralized import EarlyStopping, fl_equivalent_passes, run_centralized, run_centralized_converged
 from .fl.client import ClientConfig
 from .fl.checkpoint import stop_on_sigterm
@@ -35,12 +35,18 @@ def default_cache_dir() -> Path:
 
 
 def load_data(cfg: RunConfig):
-    """The run's dataset (any family), subsampled by --max-train / --max-test."""
+    """The run's dataset (any family), subsampled by --max-train / --max-test; classification data is checked for
+    empty texts and a single label (check_classification_data)."""
     spec = get_spec(cfg.task)
     load_opts = {k: getattr(cfg, k) for k in LOAD_OPTIONS.get(spec.family, ()) if getattr(cfg, k) is not None}
     data = load_task_data(cfg.task, cfg.data_dir, cfg.train_file, cfg.test_file, cfg.text_columns, cfg.label_column,
                           seed=data_seed(cfg), **load_opts)
-    return subsample(data, cfg.max_train, cfg.max_test, data_seed(cfg))
+    data = subsample(data, cfg.max_train, cfg.max_test, data_seed(cfg))
+    if spec.family == "text_classification":
+        files = [str(f) for f in (cfg.train_file, cfg.test_file) if f]
+        cuts = [f"--{flag} {n}" for flag, n in (("max-train", cfg.max_train), ("max-test", cfg.max_test)) if n]
+        check_classification_data(data, " + ".join(files), f" (the {' / '.join(cuts)} subset)" if cuts else "")
+    return data
 
 
 def tokenize_task(cfg: RunConfig, data) -> Task:

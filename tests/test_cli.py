@@ -63,6 +63,13 @@ def _csv(tmp_path: Path) -> Path:
     return path
 
 
+def _rows(tmp_path: Path, name: str, rows: list[tuple[str, str]]) -> Path:
+    path = tmp_path / name
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
+    return path
+
+
 def _file(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
@@ -79,6 +86,14 @@ BAD_INPUT = {
                              ["label column", "nosuch", "text, label", "--text-column / --label-column"]),
     "corrupt-json-data": (lambda t: ["--task", "text_classification", "--train-file", str(_file(t, "d.json", "{bad"))],
                           ["could not parse", "d.json", "JSON"]),
+    "one-label-data": (lambda t: ["--task", "text_classification", "--train-file",
+                                  str(_rows(t, "one.csv", [(f"review number {i}", "pos") for i in range(40)]))],
+                       ["every training example", "one.csv", "same label", "'pos'", "--label-column"]),
+    "one-label-subset": (lambda t: ["--task", "text_classification", "--max-train", "1", "--train-file", str(_csv(t))],
+                         ["data.csv", "--max-train 1", "same label", "--label-column"]),
+    "empty-texts-only": (lambda t: ["--task", "text_classification", "--train-file",
+                                    str(_rows(t, "blank.csv", [("", "pos" if i % 2 else "neg") for i in range(40)]))],
+                         ["every training text", "empty", "--text-column"]),
     "alpha-zero": (lambda t: ["--partition", "label", "--alpha", "0"], ["alpha", "--alpha"]),
     "alpha-negative": (lambda t: ["--partition", "label", "--alpha", "-0.5"], ["alpha", "-0.5", "--alpha"]),
     "label-partition-without-alpha": (lambda t: ["--partition", "label"], ["alpha", "--alpha"]),
@@ -141,6 +156,20 @@ def test_bad_input_is_one_line_and_exit_2(case, command, tmp_path, capsys):
         assert out.read_text() == "x"  # left alone
     else:
         assert_nothing_written(out)
+
+
+def test_some_empty_texts_are_one_warning_line_and_the_run_goes_on(tmp_path, shared_cache, capsys):
+    rows = [("" if i in (3, 17, 30) else f"sentence number {i} about topic {i % 2}", "pos" if i % 2 else "neg")
+            for i in range(60)]
+    train = _rows(tmp_path, "gaps.csv", rows)
+    out = tmp_path / "out"
+    rc, _, err = call(capsys, ["run", *fast_args(out, shared_cache, max_train=None, max_test=None, rounds=1),
+                               "--task", "text_classification", "--train-file", str(train)])
+    assert rc == 0, err
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"fednlp-bench: warning: 3 of 60 examples of {train} have an empty text (")
+    assert "--text-column" in line
+    assert len(list(out.glob("*.json"))) == 1
 
 
 def test_compare_skew_alpha_must_be_positive(tmp_path, capsys):
