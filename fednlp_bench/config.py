@@ -1,6 +1,8 @@
 """Typed run configuration: defaults per algorithm, YAML loading, validation with clear errors."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
@@ -23,6 +25,19 @@ SELECTIONS = ("uniform", "activity", "power_of_choice")  # client selection (fl/
 # Settings that change where or how a run executes but not what it computes (left out of its checkpoint key).
 EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "checkpoint_every", "checkpoint_dir",
                       "resume", "extra")
+
+
+def run_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a run config (as a dict) that decide what it computes: all but EXECUTION_SETTINGS."""
+    return {k: v for k, v in config.items() if k not in EXECUTION_SETTINGS}
+
+
+def settings_key(config: dict[str, Any]) -> str:
+    """Hash (16 hex digits) of run_settings(config): names a run's checkpoint folder and its result file."""
+    blob = json.dumps(run_settings(config), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 TAG_SCHEMES = ("auto", "BIO", "IOB1", "IOBES")
 # Settings read by one task family only: loading options, then the adapter's options.
 LOAD_OPTIONS = {"sequence_tagging": ("tag_scheme",)}

@@ -42,9 +42,12 @@ def per_client_metrics(task, predictions, test_parts: list[np.ndarray]) -> dict[
 
 
 def run_id(record: dict[str, Any]) -> str:
-    """<task>-<method>-<partition>-seed<seed>; the method is the algorithm plus its non-default selection,
-    continual-data and DP settings (the board's method name, e.g. fedavg+activity), so variants of one run
-    written to one folder do not overwrite each other."""
+    """<task>-<method>-<partition>-seed<seed>-<settings key>; the method is the algorithm plus its non-default
+    selection, continual-data and DP settings (the board's method name, e.g. fedavg+activity), the settings key the
+    first 10 digits of the hash of every setting that changes what is computed (config.settings_key, as in the
+    run's checkpoint folder), so runs that differ in any setting (learning rate, rounds, clients...) written to one
+    folder do not overwrite each other."""
+    from .config import settings_key
     from .leaderboard.schema import default_method
 
     cfg = record["config"]
@@ -55,7 +58,7 @@ def run_id(record: dict[str, Any]) -> str:
         tags = name.split("+")[1:]
         name = "+".join(["centralized-converged" if cfg.get("max_epochs") is not None else "centralized", *tags])
     method = re.sub(r"[^A-Za-z0-9._+=-]+", "_", name).strip("_")
-    return f"{task}-{method}-{part}-seed{cfg['seed']}"
+    return f"{task}-{method}-{part}-seed{cfg['seed']}-{settings_key(cfg)[:10]}"
 
 
 def _clean(obj: Any) -> Any:

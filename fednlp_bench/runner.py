@@ -1,21 +1,20 @@
 """From a RunConfig to a written result: load data, build the task, partition, train, record."""
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .config import EXECUTION_SETTINGS, LOAD_OPTIONS, RunConfig
+from .config import LOAD_OPTIONS, RunConfig, run_settings, settings_key
 from .errors import UserError
 from .data.splits import check_classification_data, holdout_validation
 from .fl.centralized import EarlyStopping, fl_equivalent_passes, run_centralized, run_centralized_converged
 from .fl.client import ClientConfig
-from .fl.checkpoint import stop_on_sigterm
+from .fl.checkpoint import settings_difference, stop_on_sigterm
 from .fl.distributed import RankInfo, init_distributed, shutdown
 from .fl.continual import ContinualStreams
 from .fl.dp_sgd import example_privacy_record
@@ -134,9 +133,9 @@ def prepare(cfg: RunConfig) -> tuple[RunConfig, Task]:
 
 
 def checkpoint_key(rc: RunConfig) -> str:
-    """Hash of the settings that decide what a run computes (not where or how it executes)."""
-    settings = {k: v for k, v in rc.to_dict().items() if k not in EXECUTION_SETTINGS}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """Hash of the settings that decide what a run computes (not where or how it executes); its first 10 digits
+    end the run's checkpoint folder and result file names."""
+    return settings_key(rc.to_dict())
 
 
 def checkpoint_folder(rc: RunConfig, task_name: str, key: str) -> Path:
@@ -145,6 +144,25 @@ def checkpoint_folder(rc: RunConfig, task_name: str, key: str) -> Path:
         return Path(rc.checkpoint_dir)
     name = f"{task_name}-{rc.algorithm}-{rc.partition}-seed{rc.seed}-{key[:10]}"
     return Path(rc.output) / "checkpoints" / name
+
+
+def check_resume(rc: RunConfig, folder: Path, key: str) -> None:
+    """--resume when this run's own checkpoint folder has none, but a folder beside it holds a checkpoint of the same
+    task, algorithm, partition and seed with other settings: a UserError naming the settings that differ (without
+    it the run would start over from round 1 without a word)."""
+    if not rc.resume or rc.checkpoint_dir or (folder / "checkpoint.pt").exists() or not folder.parent.is_dir():
+        return
+    prefix = folder.name[: -len(key[:10])]
+    others = sorted(p for p in folder.parent.iterdir()
+                    if re.fullmatch(re.escape(prefix) + "[0-9a-f]{10}", p.name) and (p / "checkpoint.pt").is_file())
+    if not others:
+        return
+    other = max(others, key=lambda p: (p / "checkpoint.pt").stat().st_mtime)  # the latest, when there are several
+    differ = settings_difference(other, run_settings(rc.to_dict()))
+    raise UserError(f"--resume found no checkpoint of these settings, but {other} holds one of {prefix.rstrip('-')} "
+                    f"with other settings{f' ({differ})' if differ else ''}",
+                    "resume with the settings it was written with, or leave out --resume to start a new run "
+                    "(its result gets a file of its own)")
 
 
 def fl_config(rc: RunConfig, train_parts: list[np.ndarray] | None = None) -> FLConfig:
@@ -211,13 +229,15 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     part = make_partition_for(rc, task)
     rc.clients = part.num_clients  # natural: the number of ids kept
     parts = {"train": part.train, "test": part.test}
-    ranks = ranks_for(rc)
     key = checkpoint_key(rc)
     folder = checkpoint_folder(rc, task.name, key)
+    check_resume(rc, folder, key)
+    ranks = ranks_for(rc)
     if ranks.is_main:  # temp files of a write killed in an earlier run
         for place in (folder, Path(rc.output)):
             remove_stale_temp_files(place)
-    checkpointing = Checkpointing(folder=folder, key=key, every=rc.checkpoint_every, resume=rc.resume)
+    checkpointing = Checkpointing(folder=folder, key=key, every=rc.checkpoint_every, resume=rc.resume,
+                                  settings=run_settings(rc.to_dict()))
     try:
         with stop_on_sigterm() as stop:
             out = run_federated(task, parts["train"], fl_config(rc, parts["train"]), ranks.device, ranks,

@@ -15,7 +15,7 @@ import pytest
 
 from fednlp_bench import __version__
 from fednlp_bench.cli import main
-from fednlp_bench.config import RunConfig
+from fednlp_bench.config import RunConfig, settings_key
 
 # Small enough for a couple of seconds per run on a laptop CPU.
 FAST = {"--max-train": "300", "--max-test": "150", "--rounds": "2", "--clients": "4", "--clients-per-round": "2",
@@ -43,6 +43,14 @@ def call(capsys, argv: list[str]) -> tuple[int, str, str]:
 
 def load(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def result_file(out: Path, stem: str) -> Path:
+    """The one result `<stem>-<settings key>.json` in `out`, its key the first 10 digits of the hash of its
+    recorded settings (the run's checkpoint key)."""
+    [path] = [p for p in out.glob(f"{stem}-*.json") if re.fullmatch(re.escape(stem) + r"-[0-9a-f]{10}\.json", p.name)]
+    assert path.stem.rsplit("-", 1)[1] == settings_key(load(path)["config"])[:10]
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -323,8 +331,8 @@ def demo_run(tmp_path_factory):
 
 def test_run_writes_json_and_png(demo_run):
     out = demo_run["out"]
-    assert demo_run["path"] == out / "demo-fedavg-uniform-seed42.json"
-    png = out / "demo-fedavg-uniform-seed42.png"
+    assert demo_run["path"] == result_file(out, "demo-fedavg-uniform-seed42")
+    png = demo_run["path"].with_suffix(".png")
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in out.iterdir()) == [png.stem + ".json", png.name]  # no temp files left
 
@@ -364,7 +372,7 @@ def test_run_record_schema(demo_run):
 def test_run_prints_metric_and_path(tmp_path, shared_cache, capsys):
     rc, out, err = call(capsys, ["run", *fast_args(tmp_path / "o", shared_cache, rounds=1)])
     assert rc == 0
-    assert re.search(r"accuracy=\d\.\d{4}  result: .*demo-fedavg-uniform-seed42\.json", out)
+    assert re.search(r"accuracy=\d\.\d{4}  result: .*demo-fedavg-uniform-seed42-[0-9a-f]{10}\.json", out)
     assert "Traceback" not in err
 
 
@@ -376,6 +384,28 @@ def test_run_is_deterministic(demo_run, tmp_path):
     assert again["final"] == first["final"]
     assert [p["metrics"] for p in again["curve"]] == [p["metrics"] for p in first["curve"]]
     assert again["clients"] == first["clients"]
+
+
+def test_runs_differing_only_in_learning_rate_into_one_folder_keep_both_results(tmp_path, shared_cache):
+    out = tmp_path / "out"
+    for lr in ("0.001", "0.002"):
+        assert main(["run", *fast_args(out, shared_cache, rounds=1), "--client-lr", lr]) == 0
+    files = sorted(out.glob("demo-fedavg-uniform-seed42-*.json"))
+    assert len(files) == 2, [p.name for p in out.iterdir()]
+    assert sorted(load(p)["config"]["client_lr"] for p in files) == [0.001, 0.002]
+    assert len(list(out.glob("*.png"))) == 2
+    # the same settings again replace their own result: one file per settings, not per invocation
+    assert main(["run", *fast_args(out, shared_cache, rounds=1), "--client-lr", "0.001"]) == 0
+    assert len(list(out.glob("*.json"))) == 2
+
+
+def test_result_file_and_checkpoint_folder_share_the_settings_key(tmp_path, shared_cache):
+    out = tmp_path / "out"
+    assert main(["run", *fast_args(out, shared_cache, rounds=1), "--checkpoint-every", "1"]) == 0
+    [result] = out.glob("*.json")
+    [folder] = (out / "checkpoints").iterdir()
+    assert folder.name == result.stem
+    assert json.loads((folder / "checkpoint.json").read_text())["settings"]["rounds"] == 1
 
 
 def test_tokenization_cache_is_reused(demo_run, tmp_path):
@@ -400,15 +430,14 @@ def test_config_file_and_flag_precedence(tmp_path, shared_cache):
     out = tmp_path / "out"
     # --rounds 2 on the command line wins over the file's rounds: 3
     assert main(["run", *fast_args(out, shared_cache, rounds=2), "--config", str(cfg)]) == 0
-    path = out / "demo-fedavg-niid_label_clients=4_alpha=0.5-seed7.json"
-    assert path.is_file(), sorted(p.name for p in out.iterdir())
+    path = result_file(out, "demo-fedavg-niid_label_clients=4_alpha=0.5-seed7")
     rec = load(path)
     assert len(rec["curve"]) == 2 and rec["config"]["rounds"] == 2
     assert rec["config"]["partition"] == "label" and rec["config"]["alpha"] == 0.5
     assert rec["partition"]["method"] == "label" and rec["partition"]["alpha"] == 0.5
     assert rec["seed"] == 7 and rec["config"]["seed"] == 7
     assert rec["config"]["client_lr"] == pytest.approx(3e-3)  # YAML reads 3e-3 as a string; it must become a float
-    assert (out / "demo-fedavg-niid_label_clients=4_alpha=0.5-seed7.png").is_file()
+    assert path.with_suffix(".png").is_file()
 
 
 # ------------------------------------------------------------------------------------------------ algorithms
@@ -416,7 +445,7 @@ def test_config_file_and_flag_precedence(tmp_path, shared_cache):
 def test_fedprox_records_mu(tmp_path, shared_cache):
     out = tmp_path / "out"
     assert main(["run", *fast_args(out, shared_cache), "--algorithm", "fedprox", "--mu", "0.05"]) == 0
-    rec = load(out / "demo-fedprox-uniform-seed42.json")
+    rec = load(result_file(out, "demo-fedprox-uniform-seed42"))
     assert rec["config"]["algorithm"] == "fedprox"
     assert rec["config"]["mu"] == 0.05
     assert rec["final"]["accuracy"] is not None and len(rec["curve"]) == 2
@@ -428,7 +457,7 @@ def test_fedopt_records_server_optimizer(server_opt, tmp_path, shared_cache):
     argv = ["run", *fast_args(out, shared_cache), "--algorithm", "fedopt", "--server-optimizer", server_opt,
             "--server-lr", "0.01"]
     assert main(argv) == 0
-    rec = load(out / "demo-fedopt-uniform-seed42.json")
+    rec = load(result_file(out, "demo-fedopt-uniform-seed42"))
     cfg = rec["config"]
     assert cfg["algorithm"] == "fedopt" and cfg["server_optimizer"] == server_opt and cfg["server_lr"] == 0.01
     assert cfg["client_optimizer"] == "adamw"
@@ -442,8 +471,8 @@ def test_centralized_defaults_to_fl_equivalent_passes(tmp_path, shared_cache):
     out = tmp_path / "out"
     # rounds 3 * local epochs 1 * 2 clients per round / 4 clients = 1.5 passes
     assert main(["centralized", *fast_args(out, shared_cache, rounds=3)]) == 0
-    path = out / "demo-centralized-all-seed42.json"
-    assert path.is_file() and path.with_suffix(".png").is_file()
+    path = result_file(out, "demo-centralized-all-seed42")
+    assert path.with_suffix(".png").is_file()
     rec = load(path)
     assert rec["kind"] == "centralized"
     assert rec["config"]["algorithm"] == "centralized"
@@ -465,7 +494,7 @@ def test_compare_prints_table_and_writes_csv_and_png(tmp_path, shared_cache, cap
     assert [r["setting"] for r in table] == ["centralized", "fedavg iid", "fedavg alpha=0.1"]
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in table)
     assert (out / "compare-demo.png").read_bytes()[:4] == b"\x89PNG"
-    for name in ("demo-centralized-all-seed42", "demo-fedavg-uniform-seed42",
+    for stem in ("demo-centralized-all-seed42", "demo-fedavg-uniform-seed42",
                  "demo-fedavg-niid_label_clients=4_alpha=0.1-seed42"):
-        assert (out / f"{name}.json").is_file(), name
+        assert result_file(out, stem).with_suffix(".png").is_file(), stem
     assert not [p.name for p in out.iterdir() if ".tmp" in p.name or p.name.startswith(".")]

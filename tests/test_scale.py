@@ -291,6 +291,32 @@ def test_temp_files_of_a_killed_write_are_removed_on_the_next_start(tmp_path):
     assert (ck / "checkpoint.pt").is_file() and len(list(out.glob("*.json"))) == 1
 
 
+@pytest.mark.parametrize("where", ["default folder", "--checkpoint-dir"])
+def test_resume_after_a_settings_change_is_one_line_naming_the_setting(tmp_path, capsys, where):
+    from fednlp_bench.cli import main
+
+    out = tmp_path / "o"
+    base = ["run", "--task", "demo", "--max-train", "120", "--max-test", "40", "--clients", "4",
+            "--clients-per-round", "2", "--rounds", "2", "--no-progress", "--output", str(out),
+            "--cache-dir", str(tmp_path / "cache")]
+    if where == "--checkpoint-dir":
+        base += ["--checkpoint-dir", str(tmp_path / "ck")]
+    assert main([*base, "--client-lr", "0.01", "--checkpoint-every", "1"]) == 0
+    [result] = out.glob("*.json")
+    before = {p: p.read_bytes() for p in [result, *tmp_path.rglob("checkpoint.*")]}
+    capsys.readouterr()
+    rc = main([*base, "--client-lr", "0.001", "--resume"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    [line] = err.strip().splitlines()
+    assert line.startswith("fednlp-bench: error: ") and "other settings" in line
+    assert "--client-lr 0.01 there, 0.001 here" in line
+    assert {p: p.read_bytes() for p in before} == before and list(out.glob("*.json")) == [result]
+    # without --resume the new settings are a new run, written beside the old one
+    assert main([*base, "--client-lr", "0.001"]) == 0
+    assert len(list(out.glob("*.json"))) == 2 and result.read_bytes() == before[result]
+
+
 def test_distributed_backend_outside_torchrun_is_one_clear_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     proc = subprocess.run([sys.executable, "-m", "fednlp_bench.cli", "run", "--task", "demo", "--rounds", "1",

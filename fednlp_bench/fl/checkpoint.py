@@ -39,6 +39,7 @@ class Checkpoint:
     curve: list[dict] = field(default_factory=list)
     wall_time_s: float = 0.0
     rng: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] | None = None  # the settings behind `key`, kept readable in checkpoint.json
 
 
 def rng_states() -> dict[str, Any]:
@@ -105,19 +106,36 @@ def save_checkpoint(folder: Path, ckpt: Checkpoint) -> Path:
                       "global_weights": ckpt.global_weights.detach().cpu(), "server_state": ckpt.server_state,
                       "curve": ckpt.curve, "wall_time_s": ckpt.wall_time_s, "rng": ckpt.rng})
     summary = {"round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key, "file": pt.name,
-               "num_parameters": int(ckpt.global_weights.numel())}
+               "num_parameters": int(ckpt.global_weights.numel()), "settings": ckpt.settings}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _atomic(pt, lambda p: torch.save(payload, p))
-        _atomic(folder / "checkpoint.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+        _atomic(folder / "checkpoint.json",
+                lambda p: p.write_text(json.dumps(summary, indent=2, default=str) + "\n"))
     except OSError as exc:
         raise UserError(f"cannot write the checkpoint to {folder} ({exc.strerror or exc})",
                         "pass --checkpoint-dir with a folder you can write to, on a disk with room") from None
     return pt
 
 
-def load_checkpoint(folder: Path, key: str) -> Checkpoint | None:
-    """The latest checkpoint in `folder`, or None when there is none; a checkpoint of other settings is an error."""
+def settings_difference(folder: Path, settings: dict[str, Any], most: int = 3) -> str:
+    """The settings in which the checkpoint in `folder` (its checkpoint.json) differs from `settings`, as flags:
+    "--client-lr 0.01 there, 0.001 here"; "" when the checkpoint does not say (an older one) or nothing differs."""
+    try:
+        theirs = json.loads((folder / "checkpoint.json").read_text())["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if not isinstance(theirs, dict):
+        return ""
+    ours = json.loads(json.dumps(settings, default=str))  # as checkpoint.json holds them (tuples as lists)
+    names = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    shown = [f"--{k.replace('_', '-')} {theirs.get(k)} there, {ours.get(k)} here" for k in names[:most]]
+    return "; ".join(shown) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def load_checkpoint(folder: Path, key: str, settings: dict[str, Any] | None = None) -> Checkpoint | None:
+    """The latest checkpoint in `folder`, or None when there is none; a checkpoint of other settings is an error
+    (naming the settings that differ from `settings` when both are known)."""
     pt = folder / "checkpoint.pt"
     if not pt.exists():
         return None
@@ -132,7 +150,8 @@ def load_checkpoint(folder: Path, key: str) -> Checkpoint | None:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         raise unreadable
     if payload.get("key") != key:
-        raise UserError(f"checkpoint {pt} belongs to a run with other settings",
+        differ = settings_difference(folder, settings) if settings is not None else ""
+        raise UserError(f"checkpoint {pt} belongs to a run with other settings{f' ({differ})' if differ else ''}",
                         f"resume with the settings it was written with, or delete {folder}")
     try:
         return Checkpoint(round=payload["round"], rounds=payload["rounds"], key=payload["key"],
