@@ -72,6 +72,7 @@ def test_two_gloo_processes_match_the_in_process_backend(reference, tmp_path):
     assert moved > 1e-3  # training really changed the weights, so equality is not trivial
     rec = result(out)
     assert rec["execution"]["backend"] == "distributed" and rec["execution"]["world_size"] == 2
+    assert rec["execution"]["torch_threads"] == result(reference)["execution"]["torch_threads"] == 1
     assert rec["final"] == result(reference)["final"]
     assert [c["clients"] for c in rec["curve"]] == [c["clients"] for c in result(reference)["curve"]]
     # the server Adam's moments are the same on the rank that checkpointed
@@ -129,6 +130,7 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(reference, tmp
 
     run_ok(cmd + ["--resume", "--checkpoint-every", str(ROUNDS)])
     resumed, ref = result(out), result(reference)
+    assert resumed["execution"]["torch_threads"] == ref["execution"]["torch_threads"] == 1  # same kernels
     assert resumed["execution"]["resumed_from_round"] == held
     assert resumed["final"] == ref["final"]
     assert resumed["clients"] == ref["clients"]
