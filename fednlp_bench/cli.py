@@ -312,14 +312,22 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.lb_command == "aggregate":
         import pandas as pd
 
+        from .config import check_output_dir
+        from .results import remove_stale_temp_files
         from .leaderboard.aggregate import aggregate, canonical_digests, load_results, write_table
 
+        check_output_dir(args.output)  # before reading anything; creates nothing
+        remove_stale_temp_files(Path(args.output))
         df = aggregate(load_results(args.paths), canonical_digests(args.recipes) if args.recipes else None)
         cols = ["task", "partition", "method", "metric", "n_seeds", "mean", "std", "ci95", "centralized", "ratio",
                 "gap", "rounds_to_90", "client_p10"]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        csv, parquet = write_table(df, args.output)
+        try:
+            csv, parquet = write_table(df, args.output)
+        except OSError as exc:
+            raise UserError(f"cannot write the table to {args.output} ({exc.strerror or exc})",
+                            "pass --output with a folder you can write to, on a disk with room") from None
         print(f"written: {csv} {parquet}")
         return 0
     if args.lb_command == "build":

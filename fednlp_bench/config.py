@@ -1,6 +1,8 @@
 """Typed run configuration: defaults per algorithm, YAML loading, validation with clear errors."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
@@ -23,6 +25,19 @@ SELECTIONS = ("uniform", "activity", "power_of_choice")  # client selection (fl/
 # Settings that change where or how a run executes but not what it computes (left out of its checkpoint key).
 EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "checkpoint_every", "checkpoint_dir",
                       "resume", "extra")
+
+
+def run_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a run config (as a dict) that decide what it computes: all but EXECUTION_SETTINGS."""
+    return {k: v for k, v in config.items() if k not in EXECUTION_SETTINGS}
+
+
+def settings_key(config: dict[str, Any]) -> str:
+    """Hash (16 hex digits) of run_settings(config): names a run's checkpoint folder and its result file."""
+    blob = json.dumps(run_settings(config), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 TAG_SCHEMES = ("auto", "BIO", "IOB1", "IOBES")
 # Settings read by one task family only: loading options, then the adapter's options.
 LOAD_OPTIONS = {"sequence_tagging": ("tag_scheme",)}
@@ -212,6 +227,8 @@ class RunConfig:
         if self.max_length is not None and self.max_length < 8:
             raise UserError(f"--max-length must be at least 8 (got {self.max_length})", "pass --max-length 64 or more")
         check_output_dir(self.output)
+        if self.checkpoint_dir is not None:
+            check_output_dir(self.checkpoint_dir, "--checkpoint-dir", "checkpoint folder")
 
 
     def _validate_early_stopping(self) -> None:
@@ -272,18 +289,28 @@ class RunConfig:
                             "use client-level --dp-clip for this task")
 
 
-def check_output_dir(path: str) -> None:
-    """Fail early (before any training) when results could not be written there."""
-    p = Path(path)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=p, prefix=".write-test-"):
+def check_output_dir(path: str, flag: str = "--output", what: str = "output folder") -> None:
+    """Fail early (before any data is read or training starts) when files could not be written under `path`.
+
+    Creates nothing: the folder itself is made when its first file is written. A folder that does not exist yet
+    is checked through its nearest existing parent.
+    """
+    p = Path(path).expanduser()
+    fix = f"pass {flag} with a folder you can write to"
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{what} '{path}' is not writable (it is a file)", fix)
+    existing = p
+    while not existing.is_dir() and existing != existing.parent:
+        if existing.exists() or existing.is_symlink():  # a file (or a dangling link) where a folder must be
+            raise UserError(f"{what} '{path}' is not writable ({existing} is not a folder)", fix)
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{what} '{path}' is not writable (no write permission in {existing})", fix)
+    try:  # permission bits do not tell about read-only file systems: try a temp file, removed at once
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-test-"):
             pass
     except OSError as exc:
-        raise UserError(f"output folder '{path}' is not writable ({exc.strerror})",
-                        "pass --output with a folder you can write to") from exc
-    if not os.access(p, os.W_OK):
-        raise UserError(f"output folder '{path}' is not writable", "pass --output with a folder you can write to")
+        raise UserError(f"{what} '{path}' is not writable ({exc.strerror})", fix) from None
 
 
 def load_yaml_config(path: str) -> dict[str, Any]:

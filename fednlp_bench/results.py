@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .errors import UserError
 
 SCHEMA_VERSION = 1
 
@@ -41,9 +42,12 @@ def per_client_metrics(task, predictions, test_parts: list[np.ndarray]) -> dict[
 
 
 def run_id(record: dict[str, Any]) -> str:
-    """<task>-<method>-<partition>-seed<seed>; the method is the algorithm plus its non-default selection,
-    continual-data and DP settings (the board's method name, e.g. fedavg+activity), so variants of one run
-    written to one folder do not overwrite each other."""
+    """<task>-<method>-<partition>-seed<seed>-<settings key>; the method is the algorithm plus its non-default
+    selection, continual-data and DP settings (the board's method name, e.g. fedavg+activity), the settings key the
+    first 10 digits of the hash of every setting that changes what is computed (config.settings_key, as in the
+    run's checkpoint folder), so runs that differ in any setting (learning rate, rounds, clients...) written to one
+    folder do not overwrite each other."""
+    from .config import settings_key
     from .leaderboard.schema import default_method
 
     cfg = record["config"]
@@ -54,7 +58,7 @@ def run_id(record: dict[str, Any]) -> str:
         tags = name.split("+")[1:]
         name = "+".join(["centralized-converged" if cfg.get("max_epochs") is not None else "centralized", *tags])
     method = re.sub(r"[^A-Za-z0-9._+=-]+", "_", name).strip("_")
-    return f"{task}-{method}-{part}-seed{cfg['seed']}"
+    return f"{task}-{method}-{part}-seed{cfg['seed']}-{settings_key(cfg)[:10]}"
 
 
 def _clean(obj: Any) -> Any:
@@ -70,10 +74,47 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+# `.<name>.tmp<pid>` (and `.<name>.tmp<pid>.png`): what atomic_write, save_figure and checkpoints write before renaming
+_TEMP_NAME = re.compile(r"^\..+\.tmp(\d+)(\.png)?$")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete the temp files a killed write left in `folder` (`.<name>.tmp<pid>` of a process that is gone);
+    returns them. A running process's temp files are left alone."""
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for path in sorted(folder.iterdir()):
+        match = _TEMP_NAME.match(path.name)
+        if not match or not path.is_file():
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and _running(pid):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` through a temp file (`.<name>.tmp<pid>`) renamed into place; on failure the temp file is removed."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_figure(fig, path: Path, dpi: int = 110) -> None:
@@ -81,9 +122,14 @@ def save_figure(fig, path: Path, dpi: int = 110) -> None:
     import matplotlib.pyplot as plt
 
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
 
 
 def environment() -> dict[str, str]:
@@ -95,16 +141,21 @@ def environment() -> dict[str, str]:
 
 
 def write_result(record: dict[str, Any], output: str, plot: bool = True) -> Path:
-    """Write `<output>/<run id>.json` (and `.png`) atomically; returns the JSON path."""
+    """Write `<output>/<run id>.json` (and `.png`) atomically; returns the JSON path. The folder is made here,
+    when there is a result to write."""
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     record = {"schema_version": SCHEMA_VERSION, "package_version": __version__,
               "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "environment": environment(), **record}
     path = out / f"{run_id(record)}.json"
-    if plot:
-        plot_curve(record, path.with_suffix(".png"))
-    atomic_write(path, (json.dumps(_clean(record), indent=2, sort_keys=False) + "\n").encode())
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if plot:
+            plot_curve(record, path.with_suffix(".png"))
+        atomic_write(path, (json.dumps(_clean(record), indent=2, sort_keys=False) + "\n").encode())
+    except OSError as exc:
+        raise UserError(f"cannot write the result to {out} ({exc.strerror or exc})",
+                        "pass --output with a folder you can write to, on a disk with room") from None
     return path
 
 

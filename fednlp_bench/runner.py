@@ -1,21 +1,20 @@
 """From a RunConfig to a written result: load data, build the task, partition, train, record."""
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .config import EXECUTION_SETTINGS, LOAD_OPTIONS, RunConfig
+from .config import LOAD_OPTIONS, RunConfig, run_settings, settings_key
 from .errors import UserError
-from .data.splits import holdout_validation
+from .data.splits import check_classification_data, holdout_validation
 from .fl.centralized import EarlyStopping, fl_equivalent_passes, run_centralized, run_centralized_converged
 from .fl.client import ClientConfig
-from .fl.checkpoint import stop_on_sigterm
+from .fl.checkpoint import settings_difference, stop_on_sigterm
 from .fl.distributed import RankInfo, init_distributed, shutdown
 from .fl.continual import ContinualStreams
 from .fl.dp_sgd import example_privacy_record
@@ -25,7 +24,7 @@ from .fl.strategies import ServerConfig
 from .partition import client_label_histograms, mean_pairwise_jsd, size_stats
 from .partition.model import Partition
 from .partition.recipe import PartitionRecipe, build_partition
-from .results import per_client_metrics, write_result
+from .results import per_client_metrics, remove_stale_temp_files, write_result
 from .tasks import Task, adapter_class, get_spec, load_task_data
 from .tasks.registry import subsample
 
@@ -35,12 +34,18 @@ def default_cache_dir() -> Path:
 
 
 def load_data(cfg: RunConfig):
-    """The run's dataset (any family), subsampled by --max-train / --max-test."""
+    """The run's dataset (any family), subsampled by --max-train / --max-test; classification data is checked for
+    empty texts and a single label (check_classification_data)."""
     spec = get_spec(cfg.task)
     load_opts = {k: getattr(cfg, k) for k in LOAD_OPTIONS.get(spec.family, ()) if getattr(cfg, k) is not None}
     data = load_task_data(cfg.task, cfg.data_dir, cfg.train_file, cfg.test_file, cfg.text_columns, cfg.label_column,
                           seed=data_seed(cfg), **load_opts)
-    return subsample(data, cfg.max_train, cfg.max_test, data_seed(cfg))
+    data = subsample(data, cfg.max_train, cfg.max_test, data_seed(cfg))
+    if spec.family == "text_classification":
+        files = [str(f) for f in (cfg.train_file, cfg.test_file) if f]
+        cuts = [f"--{flag} {n}" for flag, n in (("max-train", cfg.max_train), ("max-test", cfg.max_test)) if n]
+        check_classification_data(data, " + ".join(files), f" (the {' / '.join(cuts)} subset)" if cuts else "")
+    return data
 
 
 def tokenize_task(cfg: RunConfig, data) -> Task:
@@ -128,9 +133,9 @@ def prepare(cfg: RunConfig) -> tuple[RunConfig, Task]:
 
 
 def checkpoint_key(rc: RunConfig) -> str:
-    """Hash of the settings that decide what a run computes (not where or how it executes)."""
-    settings = {k: v for k, v in rc.to_dict().items() if k not in EXECUTION_SETTINGS}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """Hash of the settings that decide what a run computes (not where or how it executes); its first 10 digits
+    end the run's checkpoint folder and result file names."""
+    return settings_key(rc.to_dict())
 
 
 def checkpoint_folder(rc: RunConfig, task_name: str, key: str) -> Path:
@@ -139,6 +144,25 @@ def checkpoint_folder(rc: RunConfig, task_name: str, key: str) -> Path:
         return Path(rc.checkpoint_dir)
     name = f"{task_name}-{rc.algorithm}-{rc.partition}-seed{rc.seed}-{key[:10]}"
     return Path(rc.output) / "checkpoints" / name
+
+
+def check_resume(rc: RunConfig, folder: Path, key: str) -> None:
+    """--resume when this run's own checkpoint folder has none, but a folder beside it holds a checkpoint of the same
+    task, algorithm, partition and seed with other settings: a UserError naming the settings that differ (without
+    it the run would start over from round 1 without a word)."""
+    if not rc.resume or rc.checkpoint_dir or (folder / "checkpoint.pt").exists() or not folder.parent.is_dir():
+        return
+    prefix = folder.name[: -len(key[:10])]
+    others = sorted(p for p in folder.parent.iterdir()
+                    if re.fullmatch(re.escape(prefix) + "[0-9a-f]{10}", p.name) and (p / "checkpoint.pt").is_file())
+    if not others:
+        return
+    other = max(others, key=lambda p: (p / "checkpoint.pt").stat().st_mtime)  # the latest, when there are several
+    differ = settings_difference(other, run_settings(rc.to_dict()))
+    raise UserError(f"--resume found no checkpoint of these settings, but {other} holds one of {prefix.rstrip('-')} "
+                    f"with other settings{f' ({differ})' if differ else ''}",
+                    "resume with the settings it was written with, or leave out --resume to start a new run "
+                    "(its result gets a file of its own)")
 
 
 def fl_config(rc: RunConfig, train_parts: list[np.ndarray] | None = None) -> FLConfig:
@@ -205,10 +229,15 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     part = make_partition_for(rc, task)
     rc.clients = part.num_clients  # natural: the number of ids kept
     parts = {"train": part.train, "test": part.test}
-    ranks = ranks_for(rc)
     key = checkpoint_key(rc)
     folder = checkpoint_folder(rc, task.name, key)
-    checkpointing = Checkpointing(folder=folder, key=key, every=rc.checkpoint_every, resume=rc.resume)
+    check_resume(rc, folder, key)
+    ranks = ranks_for(rc)
+    if ranks.is_main:  # temp files of a write killed in an earlier run
+        for place in (folder, Path(rc.output)):
+            remove_stale_temp_files(place)
+    checkpointing = Checkpointing(folder=folder, key=key, every=rc.checkpoint_every, resume=rc.resume,
+                                  settings=run_settings(rc.to_dict()))
     try:
         with stop_on_sigterm() as stop:
             out = run_federated(task, parts["train"], fl_config(rc, parts["train"]), ranks.device, ranks,
@@ -244,6 +273,7 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     if cfg.max_epochs is not None:
         return run_central_converged(cfg)
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
+    remove_stale_temp_files(Path(rc.output))
     passes = centralized_passes(rc)
     out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
                           compile=rc.compile)
@@ -257,6 +287,7 @@ def run_central_converged(cfg: RunConfig) -> dict[str, Any]:
     from .tasks.spec import higher_is_better
 
     task, validation, fingerprint = build_validation_tasks(rc)
+    remove_stale_temp_files(Path(rc.output))
     stopping = EarlyStopping(rc.max_epochs, rc.patience, higher_is_better(task.primary_metric))
     out = run_centralized_converged(task, validation, stopping, client_config(rc), pick_device(rc.device), rc.seed,
                                     rc.progress, compile=rc.compile)

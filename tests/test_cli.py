@@ -15,7 +15,7 @@ import pytest
 
 from fednlp_bench import __version__
 from fednlp_bench.cli import main
-from fednlp_bench.config import RunConfig
+from fednlp_bench.config import RunConfig, settings_key
 
 # Small enough for a couple of seconds per run on a laptop CPU.
 FAST = {"--max-train": "300", "--max-test": "150", "--rounds": "2", "--clients": "4", "--clients-per-round": "2",
@@ -45,6 +45,14 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def result_file(out: Path, stem: str) -> Path:
+    """The one result `<stem>-<settings key>.json` in `out`, its key the first 10 digits of the hash of its
+    recorded settings (the run's checkpoint key)."""
+    [path] = [p for p in out.glob(f"{stem}-*.json") if re.fullmatch(re.escape(stem) + r"-[0-9a-f]{10}\.json", p.name)]
+    assert path.stem.rsplit("-", 1)[1] == settings_key(load(path)["config"])[:10]
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory) -> Path:
     """One tokenization cache for the positive tests that do not test the cache itself."""
@@ -60,6 +68,13 @@ def _csv(tmp_path: Path) -> Path:
         w.writerow(["text", "label"])
         for i in range(20):
             w.writerow([f"sentence number {i} about topic {i % 2}", "pos" if i % 2 else "neg"])
+    return path
+
+
+def _rows(tmp_path: Path, name: str, rows: list[tuple[str, str]]) -> Path:
+    path = tmp_path / name
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
     return path
 
 
@@ -79,6 +94,14 @@ BAD_INPUT = {
                              ["label column", "nosuch", "text, label", "--text-column / --label-column"]),
     "corrupt-json-data": (lambda t: ["--task", "text_classification", "--train-file", str(_file(t, "d.json", "{bad"))],
                           ["could not parse", "d.json", "JSON"]),
+    "one-label-data": (lambda t: ["--task", "text_classification", "--train-file",
+                                  str(_rows(t, "one.csv", [(f"review number {i}", "pos") for i in range(40)]))],
+                       ["every training example", "one.csv", "same label", "'pos'", "--label-column"]),
+    "one-label-subset": (lambda t: ["--task", "text_classification", "--max-train", "1", "--train-file", str(_csv(t))],
+                         ["data.csv", "--max-train 1", "same label", "--label-column"]),
+    "empty-texts-only": (lambda t: ["--task", "text_classification", "--train-file",
+                                    str(_rows(t, "blank.csv", [("", "pos" if i % 2 else "neg") for i in range(40)]))],
+                         ["every training text", "empty", "--text-column"]),
     "alpha-zero": (lambda t: ["--partition", "label", "--alpha", "0"], ["alpha", "--alpha"]),
     "alpha-negative": (lambda t: ["--partition", "label", "--alpha", "-0.5"], ["alpha", "-0.5", "--alpha"]),
     "label-partition-without-alpha": (lambda t: ["--partition", "label"], ["alpha", "--alpha"]),
@@ -92,6 +115,8 @@ BAD_INPUT = {
     "max-train-negative": (lambda t: ["--max-train", "-5"], ["--max-train", "positive"]),
     "output-under-a-file": (lambda t: ["--output", str(_file(t, "afile", "x") / "out")], ["output folder", "not writable", "--output"]),
     "output-is-a-file": (lambda t: ["--output", str(_file(t, "afile2", "x"))], ["output folder", "not writable", "--output"]),
+    "checkpoint-dir-is-a-file": (lambda t: ["--checkpoint-dir", str(_file(t, "ckfile", "x")), "--checkpoint-every", "1"],
+                                 ["checkpoint folder", "ckfile", "not writable", "--checkpoint-dir"]),
     "config-missing": (lambda t: ["--config", str(t / "missing.yaml")], ["config file not found", "missing.yaml"]),
     "config-invalid-yaml": (lambda t: ["--config", str(_file(t, "bad.yaml", "rounds: [1\n"))], ["not valid YAML", "bad.yaml"]),
     "config-unknown-key": (lambda t: ["--config", str(_file(t, "unk.yaml", "roundz: 3\n"))], ["unknown setting", "roundz"]),
@@ -114,11 +139,10 @@ def assert_one_error_line(rc: int, err: str, keywords: list[str]) -> str:
 
 
 def assert_nothing_written(out: Path) -> None:
-    """No result file, plot, CSV or temp file: the folder is absent or empty."""
-    if out.exists():
-        assert out.is_dir()
-        left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
-        assert left == [], f"files left in the output folder: {left}"
+    """No result file, plot, CSV or temp file, not even an empty output folder: nothing is created before the
+    inputs are checked."""
+    left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) if out.is_dir() else []
+    assert not out.exists(), f"output folder created before the inputs were checked (holding {left})"
 
 
 # Every case through `run`; the checks shared by all commands also through `centralized` and `compare`.
@@ -142,6 +166,20 @@ def test_bad_input_is_one_line_and_exit_2(case, command, tmp_path, capsys):
         assert_nothing_written(out)
 
 
+def test_some_empty_texts_are_one_warning_line_and_the_run_goes_on(tmp_path, shared_cache, capsys):
+    rows = [("" if i in (3, 17, 30) else f"sentence number {i} about topic {i % 2}", "pos" if i % 2 else "neg")
+            for i in range(60)]
+    train = _rows(tmp_path, "gaps.csv", rows)
+    out = tmp_path / "out"
+    rc, _, err = call(capsys, ["run", *fast_args(out, shared_cache, max_train=None, max_test=None, rounds=1),
+                               "--task", "text_classification", "--train-file", str(train)])
+    assert rc == 0, err
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"fednlp-bench: warning: 3 of 60 examples of {train} have an empty text (")
+    assert "--text-column" in line
+    assert len(list(out.glob("*.json"))) == 1
+
+
 def test_compare_skew_alpha_must_be_positive(tmp_path, capsys):
     out = tmp_path / "out"
     rc, _, err = call(capsys, ["compare", *fast_args(out, tmp_path / "cache"), "--skew-alpha", "0"])
@@ -160,6 +198,60 @@ def test_read_only_output_folder(tmp_path, capsys):
         assert list(ro.iterdir()) == []
     finally:
         ro.chmod(0o700)
+
+
+def unwritable_folder(tmp_path: Path, how: str) -> Path:
+    """An --output that cannot be written: a file, a folder under a file, or one in a read-only folder."""
+    if how == "is-a-file":
+        return _file(tmp_path, "taken", "x")
+    if how == "under-a-file":
+        return _file(tmp_path, "taken", "x") / "out"
+    if os.name != "posix" or os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    return ro / "out"
+
+
+UNWRITABLE = ["is-a-file", "under-a-file", "read-only"]
+
+
+@pytest.mark.parametrize("how", UNWRITABLE)
+def test_leaderboard_aggregate_to_an_unwritable_output_is_one_line(demo_run, how, tmp_path, capsys):
+    target = unwritable_folder(tmp_path, how)
+    rc, out, err = call(capsys, ["leaderboard", "aggregate", str(demo_run["out"]), "--output", str(target)])
+    assert_one_error_line(rc, err, ["output folder", "not writable", "--output"])
+    assert out == ""  # refused before anything was aggregated or printed
+    assert target.read_text() == "x" if how == "is-a-file" else not target.exists()
+
+
+def test_leaderboard_aggregate_that_fails_while_writing_is_one_line(demo_run, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import fednlp_bench.leaderboard.aggregate as agg
+
+    def disk_full(df, folder):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(agg, "write_table", disk_full)
+    rc, _, err = call(capsys, ["leaderboard", "aggregate", str(demo_run["out"]), "--output", str(tmp_path / "t")])
+    assert_one_error_line(rc, err, ["cannot write the table", str(tmp_path / "t"), "--output"])
+
+
+def test_a_result_that_cannot_be_written_is_one_line(tmp_path, shared_cache, capsys, monkeypatch):
+    """The folder was fine when the run started but the disk filled up by the time the result was written."""
+    import errno
+
+    import fednlp_bench.results as results
+
+    def disk_full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(results, "atomic_write", disk_full)
+    out = tmp_path / "out"
+    rc, _, err = call(capsys, ["run", *fast_args(out, shared_cache, rounds=1)])
+    assert_one_error_line(rc, err, ["cannot write the result", "No space left", "--output"])
+    assert not list(out.glob("*.json"))
 
 
 def test_console_script_unknown_task(tmp_path):
@@ -239,8 +331,8 @@ def demo_run(tmp_path_factory):
 
 def test_run_writes_json_and_png(demo_run):
     out = demo_run["out"]
-    assert demo_run["path"] == out / "demo-fedavg-uniform-seed42.json"
-    png = out / "demo-fedavg-uniform-seed42.png"
+    assert demo_run["path"] == result_file(out, "demo-fedavg-uniform-seed42")
+    png = demo_run["path"].with_suffix(".png")
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in out.iterdir()) == [png.stem + ".json", png.name]  # no temp files left
 
@@ -280,7 +372,7 @@ def test_run_record_schema(demo_run):
 def test_run_prints_metric_and_path(tmp_path, shared_cache, capsys):
     rc, out, err = call(capsys, ["run", *fast_args(tmp_path / "o", shared_cache, rounds=1)])
     assert rc == 0
-    assert re.search(r"accuracy=\d\.\d{4}  result: .*demo-fedavg-uniform-seed42\.json", out)
+    assert re.search(r"accuracy=\d\.\d{4}  result: .*demo-fedavg-uniform-seed42-[0-9a-f]{10}\.json", out)
     assert "Traceback" not in err
 
 
@@ -292,6 +384,28 @@ def test_run_is_deterministic(demo_run, tmp_path):
     assert again["final"] == first["final"]
     assert [p["metrics"] for p in again["curve"]] == [p["metrics"] for p in first["curve"]]
     assert again["clients"] == first["clients"]
+
+
+def test_runs_differing_only_in_learning_rate_into_one_folder_keep_both_results(tmp_path, shared_cache):
+    out = tmp_path / "out"
+    for lr in ("0.001", "0.002"):
+        assert main(["run", *fast_args(out, shared_cache, rounds=1), "--client-lr", lr]) == 0
+    files = sorted(out.glob("demo-fedavg-uniform-seed42-*.json"))
+    assert len(files) == 2, [p.name for p in out.iterdir()]
+    assert sorted(load(p)["config"]["client_lr"] for p in files) == [0.001, 0.002]
+    assert len(list(out.glob("*.png"))) == 2
+    # the same settings again replace their own result: one file per settings, not per invocation
+    assert main(["run", *fast_args(out, shared_cache, rounds=1), "--client-lr", "0.001"]) == 0
+    assert len(list(out.glob("*.json"))) == 2
+
+
+def test_result_file_and_checkpoint_folder_share_the_settings_key(tmp_path, shared_cache):
+    out = tmp_path / "out"
+    assert main(["run", *fast_args(out, shared_cache, rounds=1), "--checkpoint-every", "1"]) == 0
+    [result] = out.glob("*.json")
+    [folder] = (out / "checkpoints").iterdir()
+    assert folder.name == result.stem
+    assert json.loads((folder / "checkpoint.json").read_text())["settings"]["rounds"] == 1
 
 
 def test_tokenization_cache_is_reused(demo_run, tmp_path):
@@ -316,15 +430,14 @@ def test_config_file_and_flag_precedence(tmp_path, shared_cache):
     out = tmp_path / "out"
     # --rounds 2 on the command line wins over the file's rounds: 3
     assert main(["run", *fast_args(out, shared_cache, rounds=2), "--config", str(cfg)]) == 0
-    path = out / "demo-fedavg-niid_label_clients=4_alpha=0.5-seed7.json"
-    assert path.is_file(), sorted(p.name for p in out.iterdir())
+    path = result_file(out, "demo-fedavg-niid_label_clients=4_alpha=0.5-seed7")
     rec = load(path)
     assert len(rec["curve"]) == 2 and rec["config"]["rounds"] == 2
     assert rec["config"]["partition"] == "label" and rec["config"]["alpha"] == 0.5
     assert rec["partition"]["method"] == "label" and rec["partition"]["alpha"] == 0.5
     assert rec["seed"] == 7 and rec["config"]["seed"] == 7
     assert rec["config"]["client_lr"] == pytest.approx(3e-3)  # YAML reads 3e-3 as a string; it must become a float
-    assert (out / "demo-fedavg-niid_label_clients=4_alpha=0.5-seed7.png").is_file()
+    assert path.with_suffix(".png").is_file()
 
 
 # ------------------------------------------------------------------------------------------------ algorithms
@@ -332,7 +445,7 @@ def test_config_file_and_flag_precedence(tmp_path, shared_cache):
 def test_fedprox_records_mu(tmp_path, shared_cache):
     out = tmp_path / "out"
     assert main(["run", *fast_args(out, shared_cache), "--algorithm", "fedprox", "--mu", "0.05"]) == 0
-    rec = load(out / "demo-fedprox-uniform-seed42.json")
+    rec = load(result_file(out, "demo-fedprox-uniform-seed42"))
     assert rec["config"]["algorithm"] == "fedprox"
     assert rec["config"]["mu"] == 0.05
     assert rec["final"]["accuracy"] is not None and len(rec["curve"]) == 2
@@ -344,7 +457,7 @@ def test_fedopt_records_server_optimizer(server_opt, tmp_path, shared_cache):
     argv = ["run", *fast_args(out, shared_cache), "--algorithm", "fedopt", "--server-optimizer", server_opt,
             "--server-lr", "0.01"]
     assert main(argv) == 0
-    rec = load(out / "demo-fedopt-uniform-seed42.json")
+    rec = load(result_file(out, "demo-fedopt-uniform-seed42"))
     cfg = rec["config"]
     assert cfg["algorithm"] == "fedopt" and cfg["server_optimizer"] == server_opt and cfg["server_lr"] == 0.01
     assert cfg["client_optimizer"] == "adamw"
@@ -358,8 +471,8 @@ def test_centralized_defaults_to_fl_equivalent_passes(tmp_path, shared_cache):
     out = tmp_path / "out"
     # rounds 3 * local epochs 1 * 2 clients per round / 4 clients = 1.5 passes
     assert main(["centralized", *fast_args(out, shared_cache, rounds=3)]) == 0
-    path = out / "demo-centralized-all-seed42.json"
-    assert path.is_file() and path.with_suffix(".png").is_file()
+    path = result_file(out, "demo-centralized-all-seed42")
+    assert path.with_suffix(".png").is_file()
     rec = load(path)
     assert rec["kind"] == "centralized"
     assert rec["config"]["algorithm"] == "centralized"
@@ -381,7 +494,7 @@ def test_compare_prints_table_and_writes_csv_and_png(tmp_path, shared_cache, cap
     assert [r["setting"] for r in table] == ["centralized", "fedavg iid", "fedavg alpha=0.1"]
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in table)
     assert (out / "compare-demo.png").read_bytes()[:4] == b"\x89PNG"
-    for name in ("demo-centralized-all-seed42", "demo-fedavg-uniform-seed42",
+    for stem in ("demo-centralized-all-seed42", "demo-fedavg-uniform-seed42",
                  "demo-fedavg-niid_label_clients=4_alpha=0.1-seed42"):
-        assert (out / f"{name}.json").is_file(), name
+        assert result_file(out, stem).with_suffix(".png").is_file(), stem
     assert not [p.name for p in out.iterdir() if ".tmp" in p.name or p.name.startswith(".")]

@@ -154,7 +154,7 @@ def test_txt_with_label_column_from_the_cli_is_one_error_line(corpus, tmp_path, 
                "--output", str(tmp_path / "o"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "label column" in err
-    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+    assert not (tmp_path / "o").exists()  # a data error leaves no (empty) output folder behind
 
 
 @pytest.mark.skipif(not (SHARED / "agnews" / "test.csv").exists(),

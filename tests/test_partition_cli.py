@@ -97,6 +97,44 @@ def test_export_into_a_non_empty_folder_is_refused(tmp_path, capsys):
     assert [p.name for p in target.iterdir()] == ["keep.txt"]
 
 
+def unwritable_folder(tmp_path: Path, how: str) -> Path:
+    """An --output that cannot be written: a file, a folder under a file, or one in a read-only folder."""
+    if how in ("is-a-file", "under-a-file"):
+        taken = tmp_path / "taken"
+        taken.write_text("x")
+        return taken if how == "is-a-file" else taken / "out"
+    if os.name != "posix" or os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    return ro / "out"
+
+
+@pytest.mark.parametrize("how", ["is-a-file", "under-a-file", "read-only"])
+@pytest.mark.parametrize("action", ["create", "stats"])
+def test_partition_output_that_cannot_be_written_is_one_line(action, how, tmp_path, capsys):
+    target = unwritable_folder(tmp_path, how)
+    rc, out, err = run(capsys, ["partition", action, *RECIPE, "--output", str(target)])
+    one_error(rc, err, "not writable")
+    assert "--output" in err and out == ""  # refused before the partition was built
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder either
+
+
+def test_partition_export_that_fails_while_writing_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import fednlp_bench.partition.export as export
+
+    def disk_full(partition, tmp):
+        (tmp / "partition.json").write_text("{")  # half written when the disk filled up
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(export, "_write_index_json", disk_full)
+    rc, _, err = run(capsys, ["partition", "create", *RECIPE, "--output", str(tmp_path / "p")])
+    one_error(rc, err, "No space left")
+    assert list(tmp_path.iterdir()) == []  # neither the export nor its temp folder
+
+
 def test_corrupt_h5_is_one_line(tmp_path, capsys):
     bad = tmp_path / "partition_index.h5"
     bad.write_bytes(os.urandom(4096))

@@ -43,7 +43,7 @@ def run_ok(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
 
 def final_checkpoint(folder: Path) -> dict:
     [pt] = folder.glob("checkpoints/*/checkpoint.pt")
-    return torch.load(pt, map_location="cpu", weights_only=False)
+    return torch.load(pt, map_location="cpu", weights_only=True)  # a checkpoint is tensors and numbers only
 
 
 def result(folder: Path) -> dict:
@@ -72,6 +72,7 @@ def test_two_gloo_processes_match_the_in_process_backend(reference, tmp_path):
     assert moved > 1e-3  # training really changed the weights, so equality is not trivial
     rec = result(out)
     assert rec["execution"]["backend"] == "distributed" and rec["execution"]["world_size"] == 2
+    assert rec["execution"]["torch_threads"] == result(reference)["execution"]["torch_threads"] == 1
     assert rec["final"] == result(reference)["final"]
     assert [c["clients"] for c in rec["curve"]] == [c["clients"] for c in result(reference)["curve"]]
     # the server Adam's moments are the same on the rank that checkpointed
@@ -129,6 +130,7 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(reference, tmp
 
     run_ok(cmd + ["--resume", "--checkpoint-every", str(ROUNDS)])
     resumed, ref = result(out), result(reference)
+    assert resumed["execution"]["torch_threads"] == ref["execution"]["torch_threads"] == 1  # same kernels
     assert resumed["execution"]["resumed_from_round"] == held
     assert resumed["final"] == ref["final"]
     assert resumed["clients"] == ref["clients"]
@@ -190,6 +192,131 @@ def test_checkpoint_of_other_settings_or_corrupt_is_refused(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "cannot be read" in proc.stderr and "Traceback" not in proc.stderr
     assert not list((tmp_path / "o").glob("*.json"))
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a crafted checkpoint would do."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_crafted_checkpoint_with_a_pickle_payload_is_refused_without_running_it(tmp_path):
+    folder, marker = tmp_path / "ck", tmp_path / "pwned"
+    cfg = RunConfig(task="demo", rounds=3, client_lr=0.01, output=str(tmp_path / "o"))
+    folder.mkdir()
+    # a checkpoint of exactly these settings (right key), with the payload hidden in the server state
+    torch.save({"format": 2, "round": 1, "rounds": 3, "key": checkpoint_key(cfg.resolved()),
+                "global_weights": torch.zeros(4), "server_state": {"x": _RunsCode(f"touch {marker}")}, "curve": [],
+                "wall_time_s": 0.0, "rng": {}}, folder / "checkpoint.pt")
+    torch.load(folder / "checkpoint.pt", weights_only=False)  # a plain unpickle really runs the payload
+    assert marker.exists()
+    marker.unlink()
+    proc = subprocess.run([sys.executable, "-m", "fednlp_bench.cli", "run", "--task", "demo", "--rounds", "3",
+                           "--client-lr", "0.01", "--resume", "--checkpoint-dir", str(folder), "--output",
+                           str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert not marker.exists(), "loading the checkpoint ran its pickle payload"
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("fednlp-bench: error: checkpoint ") and "cannot be read safely" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_error_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    import errno
+
+    from fednlp_bench.errors import UserError
+
+    blocked = tmp_path / "afile"
+    blocked.write_text("x")
+    with pytest.raises(UserError, match="cannot write the checkpoint to .*afile.*--checkpoint-dir"):
+        save_checkpoint(blocked / "ck", Checkpoint(round=1, rounds=2, key="k", global_weights=torch.zeros(2),
+                                                   server_state={}))
+
+    def disk_full(obj, path):
+        Path(path).write_bytes(b"half")  # the temp file is half written when the disk fills up
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(UserError, match="No space left"):
+        save_checkpoint(tmp_path / "ck", Checkpoint(round=1, rounds=2, key="k", global_weights=torch.zeros(2),
+                                                    server_state={}))
+    assert list((tmp_path / "ck").iterdir()) == []
+
+
+def test_rng_states_survive_a_checkpoint_round_trip(tmp_path):
+    import random
+
+    import numpy as np
+
+    from fednlp_bench.fl.checkpoint import restore_rng, rng_states
+
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    np.random.normal()  # numpy now caches a Gaussian: that part of its state must survive too
+    save_checkpoint(tmp_path, Checkpoint(round=1, rounds=2, key="k", global_weights=torch.zeros(2), server_state={},
+                                         curve=[{"round": 1, "metrics": {"accuracy": np.float64(0.5)}}],
+                                         rng=rng_states()))
+    draws = (random.random(), np.random.normal(), np.random.rand(), torch.rand(1).item())
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    loaded = load_checkpoint(tmp_path, "k")
+    restore_rng(loaded.rng)
+    assert (random.random(), np.random.normal(), np.random.rand(), torch.rand(1).item()) == draws
+    assert loaded.curve[0]["metrics"]["accuracy"] == 0.5
+
+
+def test_temp_files_of_a_killed_write_are_removed_on_the_next_start(tmp_path):
+    from fednlp_bench.runner import run_fl
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid names the temp files of a write that was killed
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    ck, out = tmp_path / "ck", tmp_path / "o"
+    ck.mkdir(), out.mkdir()
+    stale = [ck / f".checkpoint.pt.tmp{gone.pid}", ck / f".checkpoint.json.tmp{gone.pid}",
+             out / f".demo-fedavg-uniform-seed42.json.tmp{gone.pid}",
+             out / f".demo-fedavg-uniform-seed42.png.tmp{gone.pid}.png"]
+    kept = [ck / f".checkpoint.pt.tmp{alive.pid}",  # a write in progress in another process
+            out / "notes.tmp1", out / ".hidden"]  # not temp files of ours
+    for path in stale + kept:
+        path.write_bytes(b"half")
+    try:
+        run_fl(RunConfig(task="demo", max_train=120, max_test=40, clients=4, clients_per_round=2, rounds=1,
+                         checkpoint_dir=str(ck), checkpoint_every=1, resume=True, output=str(out), progress=False))
+    finally:
+        alive.kill()
+        alive.wait()
+    assert [p.name for p in stale if p.exists()] == []
+    assert all(p.read_bytes() == b"half" for p in kept)
+    assert (ck / "checkpoint.pt").is_file() and len(list(out.glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("where", ["default folder", "--checkpoint-dir"])
+def test_resume_after_a_settings_change_is_one_line_naming_the_setting(tmp_path, capsys, where):
+    from fednlp_bench.cli import main
+
+    out = tmp_path / "o"
+    base = ["run", "--task", "demo", "--max-train", "120", "--max-test", "40", "--clients", "4",
+            "--clients-per-round", "2", "--rounds", "2", "--no-progress", "--output", str(out),
+            "--cache-dir", str(tmp_path / "cache")]
+    if where == "--checkpoint-dir":
+        base += ["--checkpoint-dir", str(tmp_path / "ck")]
+    assert main([*base, "--client-lr", "0.01", "--checkpoint-every", "1"]) == 0
+    [result] = out.glob("*.json")
+    before = {p: p.read_bytes() for p in [result, *tmp_path.rglob("checkpoint.*")]}
+    capsys.readouterr()
+    rc = main([*base, "--client-lr", "0.001", "--resume"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    [line] = err.strip().splitlines()
+    assert line.startswith("fednlp-bench: error: ") and "other settings" in line
+    assert "--client-lr 0.01 there, 0.001 here" in line
+    assert {p: p.read_bytes() for p in before} == before and list(out.glob("*.json")) == [result]
+    # without --resume the new settings are a new run, written beside the old one
+    assert main([*base, "--client-lr", "0.001"]) == 0
+    assert len(list(out.glob("*.json"))) == 2 and result.read_bytes() == before[result]
 
 
 def test_distributed_backend_outside_torchrun_is_one_clear_error(tmp_path):

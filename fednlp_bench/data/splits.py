@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import DataWarning, UserError
 
 
 NO_LABEL = "all"  # the one label of every example of a dataset without a label column (language modelling)
@@ -222,3 +223,28 @@ def holdout_validation(data: Any, fraction: float, seed: int) -> tuple[Any, Any]
     train_as_test = replace(data, **{"test_" + n[len("train_"):]: getattr(data, n) for n in names
                                      if n.startswith("train_") and "test_" + n[len("train_"):] in names})
     return data.subset(keep, np.arange(n_test)), train_as_test.subset(keep, held)
+
+
+def check_classification_data(data: TextClassificationData, source: str = "", subset: str = "") -> None:
+    """What a classifier can learn from: some non-empty text in each split and at least two training labels (else a
+    UserError); empty texts among the rest are kept, with one DataWarning. `source` names the data in the messages
+    (default: its name), `subset` says how it was cut (e.g. " (the --max-train 50 subset)")."""
+    what = (source or f"'{data.name}'") + subset
+    empty = {split: sum(1 for t in texts if not t.strip())
+             for split, texts in (("training", data.train_texts), ("test", data.test_texts))}
+    for split, texts in (("training", data.train_texts), ("test", data.test_texts)):
+        if texts and empty[split] == len(texts):
+            raise UserError(f"every {split} text of {what} is empty",
+                            "check --text-column (it must name the column holding the text)")
+    labels = np.unique(np.asarray(data.train_labels))
+    if len(labels) == 1:
+        label = int(labels[0])
+        name = data.label_names[label] if 0 <= label < len(data.label_names) else label
+        raise UserError(f"every training example of {what} has the same label ('{name}'), so there is nothing to "
+                        "classify", "check --label-column, or use data with at least two labels")
+    total = empty["training"] + empty["test"]
+    if total:
+        n = len(data.train_texts) + len(data.test_texts)
+        warnings.warn(DataWarning(f"{total} of {n} examples of {what} have an empty text ({empty['training']} "
+                                  f"training, {empty['test']} test); they are kept as empty inputs: check "
+                                  "--text-column, or fill in or remove those rows"), stacklevel=2)

@@ -4,6 +4,9 @@ One run keeps one checkpoint (the latest), `checkpoint.pt` plus a small `checkpo
 round it holds. A SIGKILL while writing leaves the previous pair intact: each file is written to a temp
 name and renamed. Client updates draw their randomness from (seed, round, client), so a run resumed from
 round r trains rounds r+1.. exactly as the uninterrupted run would.
+
+A checkpoint holds tensors, numbers, strings, lists and dicts only (numpy's and Python's RNG states are stored as
+tensors), so it is read with `torch.load(weights_only=True)`: a crafted file cannot run code when resumed.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import torch
 
 from ..errors import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: RNG states as tensors, loaded with weights_only=True
 
 
 @dataclass
@@ -36,64 +39,126 @@ class Checkpoint:
     curve: list[dict] = field(default_factory=list)
     wall_time_s: float = 0.0
     rng: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] | None = None  # the settings behind `key`, kept readable in checkpoint.json
 
 
 def rng_states() -> dict[str, Any]:
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The torch, numpy and Python RNG states as tensors and plain numbers (safe for weights_only loading)."""
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "python": {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64),
+                   "gauss_next": gauss_next},
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
 
 def restore_rng(states: dict[str, Any]) -> None:
+    """Set the RNGs to states saved by rng_states."""
     if "torch" in states:
         torch.set_rng_state(states["torch"])
     if "numpy" in states:
-        np.random.set_state(states["numpy"])
+        n = states["numpy"]
+        np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))
     if "python" in states:
-        random.setstate(states["python"])
+        p = states["python"]
+        random.setstate((p["version"], tuple(int(x) for x in p["state"].tolist()), p["gauss_next"]))
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _plain(obj: Any) -> Any:
+    """A copy with numpy scalars and arrays turned into Python numbers and tensors (weights_only can load it)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v) for v in obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.copy())
+    return obj
+
+
 def _atomic(path: Path, write) -> None:
+    """Write through a temp file (`.<name>.tmp<pid>`) renamed into place; on failure the temp file is removed."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_checkpoint(folder: Path, ckpt: Checkpoint) -> Path:
     """Write the checkpoint (weights on CPU) and its JSON summary; return the .pt path."""
-    folder.mkdir(parents=True, exist_ok=True)
     pt = folder / "checkpoint.pt"
-    payload = {"format": FORMAT_VERSION, "round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key,
-               "global_weights": ckpt.global_weights.detach().cpu(), "server_state": ckpt.server_state,
-               "curve": ckpt.curve, "wall_time_s": ckpt.wall_time_s, "rng": ckpt.rng}
-    _atomic(pt, lambda p: torch.save(payload, p))
+    payload = _plain({"format": FORMAT_VERSION, "round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key,
+                      "global_weights": ckpt.global_weights.detach().cpu(), "server_state": ckpt.server_state,
+                      "curve": ckpt.curve, "wall_time_s": ckpt.wall_time_s, "rng": ckpt.rng})
     summary = {"round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key, "file": pt.name,
-               "num_parameters": int(ckpt.global_weights.numel())}
-    _atomic(folder / "checkpoint.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+               "num_parameters": int(ckpt.global_weights.numel()), "settings": ckpt.settings}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic(pt, lambda p: torch.save(payload, p))
+        _atomic(folder / "checkpoint.json",
+                lambda p: p.write_text(json.dumps(summary, indent=2, default=str) + "\n"))
+    except OSError as exc:
+        raise UserError(f"cannot write the checkpoint to {folder} ({exc.strerror or exc})",
+                        "pass --checkpoint-dir with a folder you can write to, on a disk with room") from None
     return pt
 
 
-def load_checkpoint(folder: Path, key: str) -> Checkpoint | None:
-    """The latest checkpoint in `folder`, or None when there is none; a checkpoint of other settings is an error."""
+def settings_difference(folder: Path, settings: dict[str, Any], most: int = 3) -> str:
+    """The settings in which the checkpoint in `folder` (its checkpoint.json) differs from `settings`, as flags:
+    "--client-lr 0.01 there, 0.001 here"; "" when the checkpoint does not say (an older one) or nothing differs."""
+    try:
+        theirs = json.loads((folder / "checkpoint.json").read_text())["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if not isinstance(theirs, dict):
+        return ""
+    ours = json.loads(json.dumps(settings, default=str))  # as checkpoint.json holds them (tuples as lists)
+    names = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    shown = [f"--{k.replace('_', '-')} {theirs.get(k)} there, {ours.get(k)} here" for k in names[:most]]
+    return "; ".join(shown) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def load_checkpoint(folder: Path, key: str, settings: dict[str, Any] | None = None) -> Checkpoint | None:
+    """The latest checkpoint in `folder`, or None when there is none; a checkpoint of other settings is an error
+    (naming the settings that differ from `settings` when both are known)."""
     pt = folder / "checkpoint.pt"
     if not pt.exists():
         return None
+    unreadable = UserError(f"checkpoint {pt} cannot be read safely (it is corrupt, was written by another "
+                           "fednlp-bench version, or holds more than tensors and numbers)",
+                           f"delete {folder} to start the run again")
     try:
-        payload = torch.load(pt, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise UserError(f"checkpoint {pt} cannot be read ({type(exc).__name__})",
-                        f"delete {folder} to start the run again") from None
+        # weights_only: tensors, numbers, strings and containers only; a pickled object that would run code is refused
+        payload = torch.load(pt, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable file is the same user problem
+        raise unreadable from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        raise unreadable
     if payload.get("key") != key:
-        raise UserError(f"checkpoint {pt} belongs to a run with other settings",
+        differ = settings_difference(folder, settings) if settings is not None else ""
+        raise UserError(f"checkpoint {pt} belongs to a run with other settings{f' ({differ})' if differ else ''}",
                         f"resume with the settings it was written with, or delete {folder}")
-    return Checkpoint(round=payload["round"], rounds=payload["rounds"], key=payload["key"],
-                      global_weights=payload["global_weights"], server_state=payload["server_state"],
-                      curve=payload["curve"], wall_time_s=payload["wall_time_s"], rng=payload.get("rng", {}))
+    try:
+        return Checkpoint(round=payload["round"], rounds=payload["rounds"], key=payload["key"],
+                          global_weights=payload["global_weights"], server_state=payload["server_state"],
+                          curve=payload["curve"], wall_time_s=payload["wall_time_s"], rng=payload.get("rng", {}))
+    except KeyError:
+        raise unreadable from None
 
 
 @dataclass

@@ -86,6 +86,7 @@ class Checkpointing:
     key: str
     every: int = 0  # 0: only on SIGTERM; k: after every k-th round and the last
     resume: bool = False
+    settings: dict | None = None  # the settings behind `key` (written to checkpoint.json, named when they differ)
 
 
 def choose_clients(cfg: FLConfig, activity: np.ndarray, round_idx: int, losses) -> np.ndarray:
@@ -154,7 +155,7 @@ def run_federated(
     train_model = torch.compile(model, dynamic=True) if cfg.compile else model
     first, offset = 1, 0.0
     if checkpointing and checkpointing.resume:
-        ckpt = load_checkpoint(checkpointing.folder, checkpointing.key)
+        ckpt = load_checkpoint(checkpointing.folder, checkpointing.key, checkpointing.settings)
         if ckpt is not None:
             global_w = ckpt.global_weights.to(device=device, dtype=global_w.dtype)
             strategy.load_state_dict(ckpt.server_state)
@@ -170,7 +171,7 @@ def run_federated(
         return save_checkpoint(checkpointing.folder, Checkpoint(
             round=r, rounds=cfg.rounds, key=checkpointing.key, global_weights=global_w,
             server_state=strategy.state_dict(), curve=out.curve, rng=rng_states(),
-            wall_time_s=offset + time.perf_counter() - start))
+            wall_time_s=offset + time.perf_counter() - start, settings=checkpointing.settings))
 
     bar = tqdm(range(first, cfg.rounds + 1), desc=f"{task.name} {cfg.algorithm}", unit="round",
                disable=not (cfg.progress and ranks.is_main), initial=first - 1, total=cfg.rounds)

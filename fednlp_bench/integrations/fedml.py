@@ -164,6 +164,7 @@ def run_on_fedml(cfg: RunConfig) -> dict[str, Any] | None:
                            "num_parameters": n_params, "clients": per_client_metrics(task, preds, part.test),
                            "upload_bytes_per_client_per_round": 4 * n_params,  # the float32 weights a client sends
                            "execution": {"backend": RUNTIME, "world_size": int(args.worker_num),
+                                         "torch_threads": torch.get_num_threads(),
                                          "fedml_version": fedml.__version__}})
             record["path"] = str(write_result(record, rc.output))
 

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
+from ..config import check_output_dir
 from ..errors import UserError
 from .recipe import METHODS, PartitionRecipe, build_partition, load_recipe, load_recipe_data
 
@@ -91,26 +94,41 @@ def cmd_create(args) -> int:
     _check_target(Path(args.output), args.overwrite)
     data = load_recipe_data(recipe)
     part, _ = build_partition(recipe, data, progress=True)
-    folder = export_partition(part, args.output, args.format, data=data, overwrite=args.overwrite,
-                              dataset_info=dataset_info(recipe, data))
+    with _writing(Path(args.output)):
+        folder = export_partition(part, args.output, args.format, data=data, overwrite=args.overwrite,
+                                  dataset_info=dataset_info(recipe, data))
     print(f"{part.name}: {part.num_clients} clients, digest {part.digest}\nexported ({args.format}) to {folder}")
     return 0
 
 
 def _check_target(folder: Path, overwrite: bool) -> None:
-    """Refuse a non-empty export folder before any work is done."""
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())) and not overwrite:
+    """Refuse a non-empty or unwritable export folder before any work is done (creating nothing)."""
+    check_output_dir(str(folder), "--output", "export folder")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         raise UserError(f"export folder {folder} exists and is not empty", "pass --overwrite or choose another --output")
+
+
+@contextmanager
+def _writing(folder: Path) -> Iterator[None]:
+    """A failed write under `folder` (disk full, permissions changed meanwhile) becomes one error line."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"cannot write to {folder} ({exc.strerror or exc})",
+                        "pass --output with a folder you can write to, on a disk with room") from None
 
 
 def cmd_stats(args) -> int:
     import pandas as pd
 
-    from ..results import atomic_write
+    from ..results import atomic_write, remove_stale_temp_files
     from .plots import plot_heatmap, plot_jsd_matrix, plot_sizes
     from .stats import client_label_histograms, jsd_matrix, partition_summary, summary_table
 
     given = vars(args)
+    out = Path(args.output)
+    check_output_dir(str(out))
+    remove_stale_temp_files(out)
     if "source" in given:
         from .importer import import_partition
 
@@ -131,14 +149,14 @@ def cmd_stats(args) -> int:
     num_labels = int(labels.max()) + 1
     names = data.label_names if num_labels == len(data.label_names) and recipe.method != "cluster" else None
     summary = partition_summary(part.train, labels, num_labels, names)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     hist = client_label_histograms(part.train, labels, num_labels)
-    pngs = [plot_heatmap(hist, out / "label_heatmap.png", summary["label_names"]),
-            plot_sizes(part.train, out / "client_sizes.png"),
-            plot_jsd_matrix(jsd_matrix(hist), out / "jsd_matrix.png")]
     summary.update({"partition_name": part.name, "digest": part.digest})
-    atomic_write(out / "stats.json", (json.dumps(summary, indent=1) + "\n").encode())
+    with _writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+        pngs = [plot_heatmap(hist, out / "label_heatmap.png", summary["label_names"]),
+                plot_sizes(part.train, out / "client_sizes.png"),
+                plot_jsd_matrix(jsd_matrix(hist), out / "jsd_matrix.png")]
+        atomic_write(out / "stats.json", (json.dumps(summary, indent=1) + "\n").encode())
     sizes = summary["sizes"]
     head = pd.DataFrame([{"partition": part.name, "clients": part.num_clients, "min size": sizes["min"],
                           "max size": sizes["max"], "mean size": sizes["mean"], "std/mean": sizes["std_over_mean"],
@@ -168,7 +186,9 @@ def cmd_export(args) -> int:
         recipe = recipe_from_args(args)
         data = load_recipe_data(recipe)
         info = dataset_info(recipe, data)
-    folder = export_partition(part, args.output, args.format, data=data, overwrite=args.overwrite, dataset_info=info)
+    with _writing(Path(args.output)):
+        folder = export_partition(part, args.output, args.format, data=data, overwrite=args.overwrite,
+                                  dataset_info=info)
     print(f"{part.name}: digest {part.digest}\nexported ({args.format}) to {folder}")
     return 0
 
@@ -185,7 +205,8 @@ def cmd_import(args) -> int:
     print(f"{part.name}: {part.num_clients} clients, train sizes {st['min']}..{st['max']}, "
           f"{sum(len(p) for p in part.train)} train / {sum(len(p) for p in part.test)} test ids, digest {part.digest}")
     if args.output:
-        folder = export_partition(part, args.output, "index-json", overwrite=args.overwrite)
+        with _writing(Path(args.output)):
+            folder = export_partition(part, args.output, "index-json", overwrite=args.overwrite)
         print(f"written (index-json) to {folder}")
     return 0
 
