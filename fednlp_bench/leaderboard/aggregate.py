@@ -280,7 +280,7 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
             "metric": ",".join(sorted({m["metric"] for m in members})),
             "n_seeds": n, "mean": mean, "std": std, "ci95": ci, "centralized": cen, "reference": kind,
             "above_reference": bool(above), "ratio": ratio, "gap": gap,
-            "rounds_to_90": math.nan if any_never else _seed_mean(reach),
+            "rounds_to_90": math.nan if any_never or not federated else _seed_mean(reach),
             "client_p10": _seed_mean(by_seed("client_p10")), "client_std": _seed_mean(by_seed("client_std")),
             "upload_bytes_per_round": int(round(_seed_mean(by_seed("upload")))),
             "submitter": ", ".join(sorted({m["submitter"] for m in members})), "track": members[0]["track"],

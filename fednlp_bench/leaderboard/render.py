@@ -484,6 +484,13 @@ def _central_band(ax, ref: dict[str, Any] | None) -> None:
                label="centralized" + ("" if math.isnan(ci) else " ± 95% CI"))
 
 
+def _clip_fraction_axis(ax, metric: str) -> None:
+    """Keep a fraction metric's axis within [0, 1] (wide intervals of few seeds would stretch it past the scale)."""
+    if _higher(metric):
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(max(lo, 0.0), min(hi, 1.0))
+
+
 def _alpha_plot(task: str, rows: list[dict[str, Any]]) -> bytes | None:
     """Seed-mean metric against the label-skew alpha (and IID at the right), one line per method with its 95%
     interval as error bars, the centralized reference as a band. Methods with fewer than two points are left
@@ -516,6 +523,7 @@ def _alpha_plot(task: str, rows: list[dict[str, Any]]) -> bytes | None:
         ys = [m for _, (m, _) in pts]
         err = [0.0 if math.isnan(c) else c for _, (_, c) in pts]
         ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, capsize=3, lw=1.2, color=f"C{j % 10}", label=_label(label))
+    _clip_fraction_axis(ax, metric)
     ax.set_xticks(range(len(ticks)))
     ax.set_xticklabels(ticks)
     ax.set_xlabel("label-skew alpha (smaller = more non-IID); IID = uniform partition")
@@ -563,6 +571,7 @@ def _curves_plot(task: str, runs: list[dict[str, Any]], rows: list[dict[str, Any
                 ax.fill_between(rounds, [min(pts[r]) for r in rounds], [max(pts[r]) for r in rounds],
                                 color=color[method], alpha=0.18, lw=0)
         ax.set_title(_label(short_partition(part)), fontsize=8)
+        _clip_fraction_axis(ax, metric)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
