@@ -21,30 +21,44 @@ def fl_equivalent_passes(rounds: int, local_epochs: int, clients_per_round: int,
     return rounds * local_epochs * clients_per_round / clients
 
 
+def _start(task: Task, seed: int, device: torch.device, compile: bool):
+    """(model, its flat parameters, the model to train, the batch-order generator) of a centralized run."""
+    model = task.new_model(seed).to(device)
+    flat = FlatParams(model)
+    train_model = torch.compile(model, dynamic=True) if compile else model
+    rng = np.random.default_rng([seed, 0xCE])
+    torch.manual_seed(seed)
+    return model, flat, train_model, rng
+
+
+def _train_pass(task: Task, train_model, flat: FlatParams, client: ClientConfig, device: torch.device,
+                rng: np.random.Generator, seed: int, epoch: int, limit: int | None = None) -> tuple[float, int]:
+    """One shuffled pass over the training data (its first `limit` batches); (mean loss, steps taken)."""
+    batches = batch_order(np.arange(task.num_examples("train")), client.batch_size, 1, rng)
+    if limit is not None:
+        batches = batches[:limit]
+    loss = train_steps(task, train_model, flat, batches, client, device,
+                       seed=int(np.random.SeedSequence([seed, epoch, 0xCE]).generate_state(1)[0]))
+    return loss, len(batches)
+
+
 def run_centralized(
     task: Task, passes: float, client: ClientConfig, device: torch.device, seed: int = 42, progress: bool = True,
     compile: bool = False,
 ) -> RunOutput:
     """Train for `passes` passes (fractional allowed) over all training data; evaluate after each pass."""
     start = time.perf_counter()
-    model = task.new_model(seed).to(device)
-    flat = FlatParams(model)
-    train_model = torch.compile(model, dynamic=True) if compile else model
+    model, flat, train_model, rng = _start(task, seed, device, compile)
     out = RunOutput(num_parameters=flat.numel, upload_bytes=0)
     n = task.num_examples("train")
-    ids = np.arange(n)
     steps_per_pass = math.ceil(n / client.batch_size)
     total_steps = max(1, round(passes * steps_per_pass))
-    rng = np.random.default_rng([seed, 0xCE])
-    torch.manual_seed(seed)
     epochs = math.ceil(total_steps / steps_per_pass)
     bar = tqdm(range(1, epochs + 1), desc=f"{task.name} centralized", unit="pass", disable=not progress)
     done = 0
     for epoch in bar:
-        batches = batch_order(ids, client.batch_size, 1, rng)[: total_steps - done]
-        loss = train_steps(task, train_model, flat, batches, client, device,
-                           seed=int(np.random.SeedSequence([seed, epoch, 0xCE]).generate_state(1)[0]))
-        done += len(batches)
+        loss, steps = _train_pass(task, train_model, flat, client, device, rng, seed, epoch, total_steps - done)
+        done += steps
         preds, metrics = evaluate(task, model, device)
         out.curve.append({"round": epoch, "passes": done / steps_per_pass, "metrics": metrics, "train_loss": loss,
                           "wall_time_s": time.perf_counter() - start})
@@ -87,24 +101,17 @@ def run_centralized_converged(
     the best epoch's test results; `early_stopping` records epochs run, the best epoch and its validation metrics.
     """
     start = time.perf_counter()
-    model = task.new_model(seed).to(device)
-    flat = FlatParams(model)
-    train_model = torch.compile(model, dynamic=True) if compile else model
+    model, flat, train_model, rng = _start(task, seed, device, compile)
     out = RunOutput(num_parameters=flat.numel, upload_bytes=0)
     n = task.num_examples("train")
-    ids = np.arange(n)
-    rng = np.random.default_rng([seed, 0xCE])
-    torch.manual_seed(seed)
     metric = task.primary_metric
     history: list[float] = []
     best_weights, steps = flat.get(), 0
     bar = tqdm(range(1, stopping.max_epochs + 1), desc=f"{task.name} centralized (early stopping)", unit="epoch",
                disable=not progress)
     for epoch in bar:
-        batches = batch_order(ids, client.batch_size, 1, rng)
-        loss = train_steps(task, train_model, flat, batches, client, device,
-                           seed=int(np.random.SeedSequence([seed, epoch, 0xCE]).generate_state(1)[0]))
-        steps += len(batches)
+        loss, taken = _train_pass(task, train_model, flat, client, device, rng, seed, epoch)
+        steps += taken
         _, val = evaluate(validation, model, device)
         history.append(float(val[metric]))
         out.curve.append({"round": epoch, "passes": float(epoch), "split": "validation", "metrics": val,
