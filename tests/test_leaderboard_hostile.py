@@ -262,3 +262,19 @@ def test_a_submission_cannot_extend_an_official_row_or_move_a_reference(shipped,
     # and the official rows stay what a rebuild of the official submissions alone gives
     build(board)
     assert _rows(board)[lambda d: d["track"] == "official"].reset_index(drop=True).equals(official_before)
+
+
+def test_build_deletes_the_plots_and_pages_it_no_longer_makes(board, capsys):
+    """A plot of a task no longer on the board, a stale smoke page: `leaderboard build` removes them; files it
+    does not make (a maintainer's notes) stay."""
+    stale = [board / "plots" / "curves-gone-0000.png", board / "plots" / "alpha-gone-0000.png",
+             board / "smoke" / "README.md", board / "smoke" / "plots" / "ratio.png"]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"old")
+    keep = board / "plots" / "NOTES.txt"
+    keep.write_text("mine")
+    assert main(["leaderboard", "build", "--root", str(board)]) == 0
+    capsys.readouterr()
+    assert not any(p.exists() for p in stale)
+    assert keep.read_text() == "mine" and (board / "README.md").is_file()
