@@ -78,6 +78,14 @@ def make_record(kind: str = "federated", *, task: str = "demo", family: str = "t
             "train_sizes": {"min": 51, "max": 57, "mean": 56.4, "std_over_mean": 0.03}, "mean_pairwise_jsd": 0.04,
         }
     record["curve"] = points
+    if not federated and converged:  # the converged reference: its curve is the validation metric per epoch
+        for point in points:
+            point["split"] = "validation"
+        record["early_stopping"] = {"monitor": f"validation {primary}", "max_epochs": rounds, "patience": 2,
+                                    "epochs_run": len(points), "best_epoch": len(points),
+                                    "best_validation": points[-1]["metrics"], "validation_examples": 56,
+                                    "train_examples": 508}
+        record["task"]["num_validation"] = 56
     record["final"] = _metrics(names, primary, final)
     record["wall_time_s"] = 7.8
     record["num_parameters"] = upload // 4  # a client uploads its float32 parameters

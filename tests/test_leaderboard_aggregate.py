@@ -243,3 +243,49 @@ def test_default_profile_reexported():
     from fednlp_bench.leaderboard.aggregate import default_profile
 
     assert default_profile(make_record(model="minilm", rounds=50, max_train=2000)) == "minilm, 50 rounds, max_train 2000"
+
+
+# --------------------------------------------------------------------- intervals, references, the above flag
+def test_ci95_is_the_t_interval_of_the_seed_mean(table):
+    r = row(table, method="fedavg", partition="uniform", model="tiny")
+    # seeds 0.6, 0.7, 0.8: std 0.1, t(0.975, 2) = 4.302653 -> 4.302653 * 0.1 / sqrt(3)
+    assert r["ci95"] == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-6)
+    assert math.isnan(row(table, method="fedprox")["ci95"])  # one seed: no interval
+    central = row(table, method="centralized")
+    assert central["ci95"] == pytest.approx(12.706205 * np.std([0.9, 1.0], ddof=1) / math.sqrt(2), rel=1e-6)
+
+
+def _flag_set(fed_finals, central_finals, central_kind=True):
+    recs = [make_record("centralized", seed=s, final=f, converged=central_kind) for s, f in central_finals]
+    recs += [make_record(seed=s, final=f, curve=[f, f, f]) for s, f in fed_finals]
+    return aggregate(recs, canonical={DIGEST})
+
+
+def test_a_federated_row_above_its_reference_by_more_than_its_interval_is_flagged():
+    df = _flag_set([(1, 0.90), (2, 0.91), (3, 0.92)], [(1, 0.80), (2, 0.81), (3, 0.82)])
+    fed = row(df, method="fedavg")
+    assert fed["reference"] == "converged" and fed["mean"] - fed["centralized"] > fed["ci95"]
+    assert bool(fed["above_reference"]) is True and fed["ratio"] > 1
+    # above, but within its own interval: not flagged
+    df = _flag_set([(1, 0.70), (2, 0.95), (3, 0.88)], [(1, 0.84), (2, 0.84), (3, 0.84)])
+    fed = row(df, method="fedavg")
+    assert fed["mean"] > fed["centralized"] and bool(fed["above_reference"]) is False
+    # below: never flagged; the reference row itself is never flagged
+    df = _flag_set([(1, 0.70), (2, 0.71), (3, 0.72)], [(1, 0.84), (2, 0.85), (3, 0.86)])
+    assert not df["above_reference"].any()
+
+
+def test_the_converged_reference_wins_over_a_same_budget_run():
+    recs = [make_record("centralized", seed=1, final=0.9), make_record("centralized", seed=1, final=0.6,
+                                                                       converged=False),
+            make_record(seed=1, final=0.7)]
+    df = aggregate(recs, canonical={DIGEST})
+    fed = row(df, method="fedavg")
+    assert fed["centralized"] == pytest.approx(0.9) and fed["reference"] == "converged"
+    budget = row(df, method="centralized (same budget)")
+    # the same-budget row is a second, named reference, itself compared with the converged one
+    assert budget["reference"] == "converged" and budget["ratio"] == pytest.approx(0.6 / 0.9)
+    # without a converged run, the same-budget one is the reference, and the row says so
+    df = aggregate(recs[1:], canonical={DIGEST})
+    fed = row(df, method="fedavg")
+    assert fed["centralized"] == pytest.approx(0.6) and fed["reference"] == "same budget"

@@ -315,3 +315,45 @@ def test_click_sorts_a_column(board, browser):
     table.find_elements(By.CSS_SELECTOR, "thead th")[method_col].click()
     methods = _column(table, method_col)
     assert methods == sorted(methods)
+
+
+# ------------------------------------------------------------------------------------------ one page per profile
+def test_one_board_per_profile_each_opening_with_its_profile(tmp_path):
+    from leaderboard_factory import DIGEST as CANONICAL, make_record
+
+    from fednlp_bench.leaderboard.aggregate import aggregate
+
+    def sub(rec, profile):
+        return {"submission": {"submitter": "fednlp-bench maintainers", "method": None, "profile": profile},
+                "result": rec}
+
+    std, smoke = "standard: tiny, 10 clients, 5/round, 3 rounds", "smoke: tiny, 10 clients, 5/round, 3 rounds"
+    records = []
+    for seed in (1, 2, 3):
+        records += [sub(make_record("centralized", seed=seed, final=0.9), std),
+                    sub(make_record(seed=seed, final=0.8 + 0.01 * seed), std)]
+    records += [sub(make_record("centralized", seed=1, final=0.6, converged=False), smoke),
+                sub(make_record(seed=1, final=0.7, curve=[0.5, 0.6, 0.7]), smoke)]
+    for r in records:
+        r["submission"]["method"] = "centralized" if r["result"]["kind"] == "centralized" else "fedavg"
+        if r["result"]["config"].get("max_epochs") is None and r["result"]["kind"] == "centralized":
+            r["submission"]["method"] = "centralized (same budget)"
+    out = tmp_path / "board"
+    paths = build_board(aggregate(records, canonical={CANONICAL}), records, out)
+    names = {str(Path(p).relative_to(out)) for p in paths}
+    assert {"README.md", "index.html", "smoke/README.md", "smoke/index.html"} <= names
+    main_md, smoke_md = (out / "README.md").read_text(), (out / "smoke" / "README.md").read_text()
+    assert main_md.startswith("# fednlp-bench leaderboard: standard profile")
+    assert smoke_md.startswith("# fednlp-bench leaderboard: smoke profile (pipeline checks)")
+    assert "pipeline checks, not benchmark numbers" in smoke_md.lower()
+    assert "centralized (same budget)" in smoke_md and "centralized (same budget)" not in main_md
+    assert "[smoke profile (pipeline checks)](smoke/README.md)" in main_md and "](../README.md)" in smoke_md
+    # each page opens with what its profile is, read from the runs: sizes, clients, rounds, seeds, the reference
+    setup = main_md[main_md.index("## What this profile is"):main_md.index("## Text classification")]
+    assert "| 564 / 56 / 141 | 10 (5) | 3 × 1, 32 |" in setup and "| 1, 2, 3 |" in setup
+    assert "early stopping: up to 3 epochs, patience 2" in setup
+    assert "same budget: 3 passes" in smoke_md[:smoke_md.index("## Text classification")]
+    # the standard row: 3 seeds, its interval and n shown; the smoke one a single seed without an interval
+    fed_line = next(ln for ln in main_md.splitlines() if ln.startswith("| fedavg |"))
+    assert "| 0.8200 ± 0.0248 | 3 |" in fed_line
+    assert "| 0.7000 ± — | 1 |" in smoke_md
