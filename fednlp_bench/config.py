@@ -229,7 +229,8 @@ class RunConfig:
         check_output_dir(self.output)
         if self.checkpoint_dir is not None:
             check_output_dir(self.checkpoint_dir, "--checkpoint-dir", "checkpoint folder")
-
+        if self.cache_dir is not None:
+            check_output_dir(self.cache_dir, "--cache-dir", "tokenization cache folder")
 
     def _validate_early_stopping(self) -> None:
         """--max-epochs / --patience / --validation-fraction: the converged centralized reference only."""

@@ -117,6 +117,8 @@ BAD_INPUT = {
     "output-is-a-file": (lambda t: ["--output", str(_file(t, "afile2", "x"))], ["output folder", "not writable", "--output"]),
     "checkpoint-dir-is-a-file": (lambda t: ["--checkpoint-dir", str(_file(t, "ckfile", "x")), "--checkpoint-every", "1"],
                                  ["checkpoint folder", "ckfile", "not writable", "--checkpoint-dir"]),
+    "cache-dir-is-a-file": (lambda t: ["--cache-dir", str(_file(t, "cachefile", "x"))],
+                            ["tokenization cache folder", "cachefile", "not writable", "--cache-dir"]),
     "config-missing": (lambda t: ["--config", str(t / "missing.yaml")], ["config file not found", "missing.yaml"]),
     "config-invalid-yaml": (lambda t: ["--config", str(_file(t, "bad.yaml", "rounds: [1\n"))], ["not valid YAML", "bad.yaml"]),
     "config-unknown-key": (lambda t: ["--config", str(_file(t, "unk.yaml", "roundz: 3\n"))], ["unknown setting", "roundz"]),

@@ -316,7 +316,8 @@ def squad_runs():
     from fednlp_bench.fl.strategies import ServerConfig
     from fednlp_bench.partition import make_partition
 
-    torch.set_num_threads(2)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the thresholds below were measured with 2 threads; restored after the module
     t0, cpu0 = time.perf_counter(), time.process_time()
     full = load_qa_local(str(SQUAD), None, test_fraction=0.2, seed=0)  # the 705 answerable questions
     data = full.subset(np.arange(200), np.arange(100))
@@ -337,7 +338,8 @@ def squad_runs():
            "fl_scores": scores(fl.weights), "central_scores": scores(central.weights)}
     out["seconds"], out["cpu_seconds"] = time.perf_counter() - t0, time.process_time() - cpu0
     print({k: out[k] for k in ("untrained", "fl_scores", "central_scores", "seconds", "cpu_seconds")})
-    return out
+    yield out
+    torch.set_num_threads(threads_before)
 
 
 def test_real_squad_subset_loads_only_answerable_questions(squad_runs):
