@@ -27,9 +27,16 @@ EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "c
                       "resume", "extra")
 
 
+# Settings added after results were first stored: left out of the run's key while unset, so the keys (result
+# names, checkpoint folders) of runs that do not use them stay what they were.
+KEY_WHEN_SET = ("local_train", "local_test")
+
+
 def run_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings of a run config (as a dict) that decide what it computes: all but EXECUTION_SETTINGS."""
-    return {k: v for k, v in config.items() if k not in EXECUTION_SETTINGS}
+    """The settings of a run config (as a dict) that decide what it computes: all but EXECUTION_SETTINGS (and the
+    KEY_WHEN_SET ones while unset)."""
+    return {k: v for k, v in config.items()
+            if k not in EXECUTION_SETTINGS and not (k in KEY_WHEN_SET and v is None)}
 
 
 def settings_key(config: dict[str, Any]) -> str:
@@ -95,6 +102,10 @@ class RunConfig:
     data_dir: str | None = None
     train_file: str | None = None
     test_file: str | None = None
+    # Split files in the task's local data folder that replace the card's (data.local), e.g. a profile's larger
+    # training file; file names, not paths, so the run's settings are the same on every machine.
+    local_train: str | None = None
+    local_test: str | None = None
     text_columns: list[str] | None = None
     label_column: str | None = None
     tag_scheme: str | None = None  # tagging: auto | BIO | IOB1 | IOBES (default auto: detected from the tags)
@@ -182,6 +193,11 @@ class RunConfig:
                 f"--clients-per-round {self.clients_per_round} is more than --clients {self.clients}",
                 "sample at most as many clients per round as there are clients",
             )
+        for name, value in (("local_train", self.local_train), ("local_test", self.local_test)):
+            if value is not None and (not isinstance(value, str) or not value or Path(value).name != value
+                                      or value in (".", "..")):
+                raise UserError(f"{name} must be a file name in the task's data folder (got {value!r})",
+                                f"write {name}: train.json (no folder part); use --train-file for a file elsewhere")
         if self.partition in ("label", "cluster") and (self.alpha is None or not self.alpha > 0):
             raise UserError(f"{self.partition} skew needs alpha > 0 (got {self.alpha})",
                             "pass --alpha with a positive value such as 0.1")

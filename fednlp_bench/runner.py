@@ -39,7 +39,7 @@ def load_data(cfg: RunConfig):
     spec = get_spec(cfg.task)
     load_opts = {k: getattr(cfg, k) for k in LOAD_OPTIONS.get(spec.family, ()) if getattr(cfg, k) is not None}
     data = load_task_data(cfg.task, cfg.data_dir, cfg.train_file, cfg.test_file, cfg.text_columns, cfg.label_column,
-                          seed=data_seed(cfg), **load_opts)
+                          seed=data_seed(cfg), local_train=cfg.local_train, local_test=cfg.local_test, **load_opts)
     data = subsample(data, cfg.max_train, cfg.max_test, data_seed(cfg))
     if spec.family == "text_classification":
         files = [str(f) for f in (cfg.train_file, cfg.test_file) if f]
@@ -84,7 +84,8 @@ def data_seed(cfg: RunConfig) -> int:
 def partition_recipe(cfg: RunConfig, task_name: str) -> PartitionRecipe:
     """The partition recipe of a run's settings (data subset included): what a canonical recipe must say."""
     return PartitionRecipe(task=task_name, method=cfg.partition, clients=cfg.clients, alpha=cfg.alpha, beta=cfg.beta,
-                           seed=data_seed(cfg), max_train=cfg.max_train, max_test=cfg.max_test)
+                           seed=data_seed(cfg), max_train=cfg.max_train, max_test=cfg.max_test,
+                           local_train=cfg.local_train, local_test=cfg.local_test)
 
 
 def make_partition_for(cfg: RunConfig, task: Task) -> Partition:

@@ -33,6 +33,8 @@ class PartitionRecipe:
     data_dir: str | None = None
     max_train: int | None = None
     max_test: int | None = None
+    local_train: str | None = None  # split files of the task's local folder other than the card's (a profile's)
+    local_test: str | None = None
     expected_digest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,7 +70,8 @@ def load_recipe_data(recipe: PartitionRecipe):
     """The recipe's dataset (subsampled as it says), through the task registry."""
     from ..tasks.registry import load_task_data, subsample
 
-    data = load_task_data(recipe.task, recipe.data_dir, seed=recipe.seed)
+    data = load_task_data(recipe.task, recipe.data_dir, seed=recipe.seed, local_train=recipe.local_train,
+                          local_test=recipe.local_test)
     return subsample(data, recipe.max_train, recipe.max_test, recipe.seed)
 
 

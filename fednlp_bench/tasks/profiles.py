@@ -37,7 +37,7 @@ INT_SETTINGS = ("rounds", "clients", "clients_per_round", "local_epochs", "batch
                 "max_test", "data_seed", "eval_every", "doc_stride", "max_answer_length", "n_best", "num_beams",
                 "max_new_tokens", "max_target_length", "no_repeat_ngram_size", "max_epochs", "patience")
 FLOAT_SETTINGS = ("client_lr", "server_lr", "server_momentum", "mu", "epochs", "dropout", "validation_fraction")
-TEXT_SETTINGS = ("model", "source_prefix")
+TEXT_SETTINGS = ("model", "source_prefix", "local_train", "local_test")
 CHOICE_SETTINGS = {"client_optimizer": CLIENT_OPTIMIZERS, "server_optimizer": SERVER_OPTIMIZERS}
 SETTINGS = INT_SETTINGS + FLOAT_SETTINGS + TEXT_SETTINGS + tuple(CHOICE_SETTINGS)
 PLAN_KEYS = ("seeds", "partitions", "notes")

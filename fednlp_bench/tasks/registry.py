@@ -1,6 +1,7 @@
 """Built-in tasks (from the task cards): where their data comes from, which columns, model and lengths by default."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from functools import lru_cache
 from typing import Any, Callable
@@ -90,14 +91,27 @@ def load_task_data(
     seed: int = 42,
     test_fraction: float = 0.2,
     demo_size: tuple[int, int] = (4000, 1000),
+    local_train: str | None = None,
+    local_test: str | None = None,
     **options: Any,
 ):
     """Load a task's data: the embedded demo, your files, a local copy (--data-dir / FEDNLP_DATA_DIR) or the hub.
 
     The result is the family's data class (TextClassificationData for classification); `options` are the
-    family's loading options (e.g. tag_scheme for tagging).
+    family's loading options (e.g. tag_scheme for tagging). `local_train` / `local_test` name other files of the
+    local folder than the card's (a profile's split files); they need the local copy.
     """
     spec = get_spec(name)
+    if (local_train or local_test) and not train_file:
+        if spec.layout != "files" or spec.local_train is None:
+            raise UserError(f"task '{spec.name}' has no local file layout to take {local_train or local_test} from",
+                            "leave out local_train / local_test, or pass --train-file")
+        root = shared_data_dir()
+        if not data_dir and root is None:
+            raise UserError(f"task '{spec.name}' reads {local_train or local_test} from its local data folder, and "
+                            "none is set", "pass --data-dir with a local copy (or set FEDNLP_DATA_DIR)")
+        spec = dataclasses.replace(spec, local_train=local_train or spec.local_train,
+                                   local_test=local_test if local_test else (None if local_train else spec.local_test))
     cols = list(text_columns) if text_columns else list(spec.text_columns)
     label = label_column or spec.label_column
     if spec.embedded == "demo" and not train_file:
