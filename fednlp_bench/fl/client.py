@@ -1,8 +1,9 @@
-"""Client update: E local epochs of SGD/AdamW on the client's ids, plain or proximal objective."""
+"""Client update: E local epochs of SGD/AdamW on the client's ids, with the algorithm's client hooks."""
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -11,6 +12,9 @@ from ..tasks.base import Task
 from . import dp_sgd
 from .ghost_clipping import make_engine
 from .params import FlatParams
+
+if TYPE_CHECKING:
+    from ..algorithms.base import Algorithm, ClientContext
 
 
 @dataclass
@@ -21,7 +25,6 @@ class ClientConfig:
     lr: float = 0.1
     local_epochs: int = 1
     batch_size: int = 32
-    mu: float = 0.0  # FedProx proximal weight; 0 = plain FedAvg objective
     weight_decay: float = 0.0
     max_grad_norm: float | None = None
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward pass; meant for GPUs)
@@ -68,22 +71,17 @@ def train_steps(
     batches: list[np.ndarray],
     cfg: ClientConfig,
     device: torch.device,
-    anchor: torch.Tensor | None = None,
+    correction: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
     seed: int = 0,
 ) -> float:
-    """Run one optimizer step per batch; with `anchor` and mu > 0 also take the proximal step lr*mu*(w - anchor).
+    """Run one optimizer step per batch; returns the mean training loss.
 
-    The proximal step is decoupled from the optimizer (like AdamW's weight decay): it is computed at the weights
-    before the step and subtracted after it. For SGD this is exactly FedProx's gradient mu*(w - anchor) added to the
-    loss gradient. For AdamW it keeps the pull proportional to the distance: added to the gradient, Adam's
-    per-coordinate normalisation blew mu*(w - anchor) up to full lr-sized steps wherever the loss gradient was
-    small, and the tiny model never left its initial plateau (demo: FedProx stayed at chance even with mu 0.001).
-
+    `correction(w)` (an algorithm's step_correction, e.g. FedProx's lr*mu*(w - w_global)) is computed at the weights
+    before each step and subtracted from them after it; None from it means no correction that step.
     With `cfg.dp_sgd_clip` each step's gradient is the DP-SGD one (fl/dp_sgd.py), its noise seeded by (seed, step).
     """
     model.train()
     opt = make_optimizer(flat.params, cfg)
-    proximal = anchor is not None and cfg.mu > 0
     private = None
     if cfg.dp_sgd_clip is not None:
         dp_sgd.check_family(task)
@@ -102,11 +100,12 @@ def train_steps(
             loss.backward()
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(flat.params, cfg.max_grad_norm)
-        if proximal:
+        pull = None
+        if correction is not None:
             with torch.no_grad():
-                pull = (flat.flat - anchor).mul_(cfg.lr * cfg.mu)
+                pull = correction(flat.flat)
         opt.step()
-        if proximal:
+        if pull is not None:
             with torch.no_grad():
                 flat.flat.sub_(pull)
         total += float(loss.detach())
@@ -122,12 +121,23 @@ def client_update(
     cfg: ClientConfig,
     device: torch.device,
     seed: int,
+    algorithm: "Algorithm | None" = None,
+    ctx: "ClientContext | None" = None,
 ) -> ClientResult:
-    """Load the global weights in place, train locally, return the delta (global - local)."""
+    """Load the global weights in place, train locally, return the delta (global - local).
+
+    With an `algorithm` (and its `ctx` for this client), its client_begin runs before the first step and its
+    step_correction after every step; client_end is the caller's (it may change the delta first: attacks, DP).
+    """
     flat.set_(global_weights)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     batches = batch_order(ids, cfg.batch_size, cfg.local_epochs, rng)
-    loss = train_steps(task, model, flat, batches, cfg, device, anchor=global_weights, seed=seed)
+    correction = None
+    if algorithm is not None:
+        ctx.num_batches = len(batches)
+        algorithm.client_begin(ctx)
+        correction = lambda w: algorithm.step_correction(ctx, w)  # noqa: E731
+    loss = train_steps(task, model, flat, batches, cfg, device, correction=correction, seed=seed)
     delta = global_weights - flat.flat.detach()
     return ClientResult(delta, len(ids), len(batches), loss)

@@ -4,7 +4,8 @@
 algorithm_reference.json beside this file: the sha256 of each case's final flat weights (float32 bytes). The file
 was written by the code of commit d95a786 (before fednlp_bench/algorithms existed); tests/test_algorithms_reference.py
 recomputes the cases with the current code and asserts the same hashes, bit for bit. A case is a small in-process run
-(tiny model, demo data, 5 clients, 3 per round, 2 rounds) through `run_federated`, whose FLConfig kept its shape.
+(tiny model, demo data, 5 clients of unequal sizes, 3 per round, 2 rounds) through `run_federated`. Since then only
+FedProx's mu moved (from ClientConfig.mu to FLConfig.algorithm_args, FedProx's argument); the settings are the same.
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def run_case(task, name: str) -> torch.Tensor:
     algorithm, opt, lr, mu, s_opt, s_lr, s_mom, weighting, dp = CASES[name]
     parts = make_partition("quantity", task.skew_labels("train"), 5, seed=1, beta=2.0)  # unequal sizes
     cfg = FLConfig(algorithm=algorithm, rounds=2, clients_per_round=3,
-                   client=ClientConfig(optimizer=opt, lr=lr, local_epochs=1, batch_size=16, mu=mu),
+                   client=ClientConfig(optimizer=opt, lr=lr, local_epochs=1, batch_size=16),
+                   algorithm_args={"mu": mu} if algorithm == "fedprox" else {},
                    server=ServerConfig(optimizer=s_opt, lr=s_lr, momentum=s_mom), weighting=weighting,
                    eval_every=2, seed=11, progress=False, dp=ClientDP(*dp) if dp else None)
     threads = torch.get_num_threads()
