@@ -195,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p), add_training_args(p, federated=True), add_execution_args(p, False), add_output_args(p)
     p.add_argument("--skew-alpha", type=float, default=0.1, help="alpha of the label-skewed run (default 0.1)")
 
+    p = sub.add_parser("check-algorithm", help="check an algorithm: 2 gloo ranks vs in-process, resumed vs not",
+                       description="Run an algorithm (a built-in, module:Class or a plug-in's name) for 2 rounds on a "
+                                   "small demo task in-process, on 2 gloo ranks (torchrun), and stopped after round 1 "
+                                   "then resumed in a new process; say whether the final weights, server state and "
+                                   "client state agree (exit 1 if not). Run it before a sweep.")
+    p.add_argument("spec", help="the algorithm, as --algorithm takes it")
+    add_algorithm_arg(p)
     sub.add_parser("tasks", help="list the built-in tasks (task cards)",
                    description="List the built-in tasks: one YAML task card each (tasks/ in the repository).")
     from .partition.commands import add_partition_parser
@@ -428,6 +435,16 @@ def cmd_run(cfg: RunConfig) -> int:
     return 0
 
 
+def cmd_check_algorithm(args: argparse.Namespace) -> int:
+    from .algorithms.check import Job, check_jobs, report
+
+    job = Job(args.spec, algorithm_args(getattr(args, "algorithm_arg", [])))
+    [verdict] = check_jobs([job])
+    for line in report(verdict):
+        print(line)
+    return 0 if verdict.ok else 1
+
+
 def cmd_centralized(cfg: RunConfig) -> int:
     from .runner import run_central
 
@@ -479,6 +496,8 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "reproduce":
             quiet_model_loading()
             return cmd_reproduce(args)
+        if args.command == "check-algorithm":
+            return cmd_check_algorithm(args)
         if args.command == "partition":
             from .partition.commands import run_partition_command
 

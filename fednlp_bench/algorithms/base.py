@@ -7,7 +7,8 @@ with a worked example. One round, as the harness runs it:
     for each chosen client (this rank's share):
         load the global weights; ctx = ClientContext(...)
         algorithm.client_begin(ctx)
-        for each local step: optimizer step, then  w -= algorithm.step_correction(ctx, w_before_step)
+        for each local step: grad += algorithm.gradient_correction(ctx, w); optimizer step;
+                             w -= algorithm.step_correction(ctx, w_before_step)
         delta = global - local                                    (the client's pseudo-gradient)
         contribution = algorithm.client_end(ctx, delta)           (vectors and scalars to sum)
     sums = float64 sum of every client's contribution over all ranks (one all_reduce)
@@ -61,6 +62,7 @@ class ClientContext:
     num_batches: int  # local steps this round
     state: dict[str, Any]  # this client's persistent state (Algorithm.client_state = True), empty on first visit
     weight: float = 1.0  # aggregation weight by --weighting (1 under client-level DP); set before client_end
+    scratch: dict[str, Any] = field(default_factory=dict)  # the algorithm's values for this client and round only
     _loss: Callable[[], float] | None = field(default=None, repr=False)
 
     def generator(self, tag: int = 0, device: torch.device | str = "cpu") -> torch.Generator:
@@ -164,9 +166,16 @@ class Algorithm:
     def client_begin(self, ctx: ClientContext) -> None:
         """Before a client's local training (the working model holds the global weights)."""
 
+    def gradient_correction(self, ctx: ClientContext, weights: torch.Tensor) -> torch.Tensor | None:
+        """Per local step: a vector added to the gradient before the optimizer step (the gradient of a term the
+        algorithm adds to the local objective), from the weights before the step (`weights`, read only). None: none.
+        It is added after gradient clipping and DP-SGD noise, which concern the data's gradient."""
+        return None
+
     def step_correction(self, ctx: ClientContext, weights: torch.Tensor) -> torch.Tensor | None:
-        """Per local step: a vector subtracted from the weights after the optimizer step, computed from the weights
-        before it (`weights`, read only). None: no correction. The learning rate is not applied for you."""
+        """Per local step: a vector subtracted from the weights after the optimizer step (decoupled from the
+        optimizer, like AdamW's weight decay), from the weights before it (`weights`, read only). None: none.
+        The learning rate is not applied for you."""
         return None
 
     def client_end(self, ctx: ClientContext, delta: torch.Tensor) -> Contribution:

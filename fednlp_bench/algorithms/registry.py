@@ -30,6 +30,14 @@ BUILTIN: dict[str, str] = {
     "fedavg": "fednlp_bench.algorithms.fedavg:FedAvg",
     "fedprox": "fednlp_bench.algorithms.fedprox:FedProx",
     "fedopt": "fednlp_bench.algorithms.fedopt:FedOpt",
+    "scaffold": "fednlp_bench.algorithms.scaffold:Scaffold",
+    "fednova": "fednlp_bench.algorithms.fednova:FedNova",
+    "feddyn": "fednlp_bench.algorithms.feddyn:FedDyn",
+    "qfedavg": "fednlp_bench.algorithms.qfedavg:QFedAvg",
+    "median": "fednlp_bench.algorithms.median:FedMedian",
+    "trimmed_mean": "fednlp_bench.algorithms.trimmed_mean:TrimmedMean",
+    "krum": "fednlp_bench.algorithms.krum:Krum",
+    "multikrum": "fednlp_bench.algorithms.krum:MultiKrum",
 }
 _MODULE_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")

@@ -64,6 +64,15 @@ def batch_order(ids: np.ndarray, batch_size: int, epochs: int, rng: np.random.Ge
     return batches
 
 
+def add_to_grads(flat: FlatParams, vector: torch.Tensor) -> None:
+    """Add a flat vector to the trainable parameters' gradients (a parameter without a gradient gets its slice)."""
+    for p, part in zip(flat.params, flat.split(vector)):
+        if p.grad is None:
+            p.grad = part.detach().clone()
+        else:
+            p.grad.add_(part)
+
+
 def train_steps(
     task: Task,
     model: torch.nn.Module,
@@ -73,11 +82,14 @@ def train_steps(
     device: torch.device,
     correction: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
     seed: int = 0,
+    grad_correction: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
 ) -> float:
     """Run one optimizer step per batch; returns the mean training loss.
 
-    `correction(w)` (an algorithm's step_correction, e.g. FedProx's lr*mu*(w - w_global)) is computed at the weights
-    before each step and subtracted from them after it; None from it means no correction that step.
+    An algorithm's corrections, both computed at the weights before the step (None: none that step):
+    `grad_correction(w)` is added to the gradient before the optimizer step (after clipping and DP-SGD noise, which
+    concern the data's gradient), e.g. SCAFFOLD's c - c_i; `correction(w)` is subtracted from the weights after the
+    step, decoupled from the optimizer, e.g. FedProx's lr*mu*(w - w_global).
     With `cfg.dp_sgd_clip` each step's gradient is the DP-SGD one (fl/dp_sgd.py), its noise seeded by (seed, step).
     """
     model.train()
@@ -100,6 +112,11 @@ def train_steps(
             loss.backward()
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(flat.params, cfg.max_grad_norm)
+        if grad_correction is not None:
+            with torch.no_grad():
+                extra = grad_correction(flat.flat)
+                if extra is not None:
+                    add_to_grads(flat, extra)
         pull = None
         if correction is not None:
             with torch.no_grad():
@@ -127,17 +144,20 @@ def client_update(
     """Load the global weights in place, train locally, return the delta (global - local).
 
     With an `algorithm` (and its `ctx` for this client), its client_begin runs before the first step and its
-    step_correction after every step; client_end is the caller's (it may change the delta first: attacks, DP).
+    gradient_correction and step_correction in every step; client_end is the caller's (it may change the delta
+    first: attacks, DP).
     """
     flat.set_(global_weights)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     batches = batch_order(ids, cfg.batch_size, cfg.local_epochs, rng)
-    correction = None
+    correction = grad_correction = None
     if algorithm is not None:
         ctx.num_batches = len(batches)
         algorithm.client_begin(ctx)
         correction = lambda w: algorithm.step_correction(ctx, w)  # noqa: E731
-    loss = train_steps(task, model, flat, batches, cfg, device, correction=correction, seed=seed)
+        grad_correction = lambda w: algorithm.gradient_correction(ctx, w)  # noqa: E731
+    loss = train_steps(task, model, flat, batches, cfg, device, correction=correction, seed=seed,
+                       grad_correction=grad_correction)
     delta = global_weights - flat.flat.detach()
     return ClientResult(delta, len(ids), len(batches), loss)

@@ -315,7 +315,7 @@ def run_federated(
             if algorithm.gather_updates:
                 uploads.append((c, delta, float(ctx.weight)))
         sums.stats[2] = float(bool(stop and stop.requested))
-        ranks.reduce_sum(sums.buffer, sums.stats)
+        ranks.reduce_sum(*(t for t in (sums.buffer, sums.stats) if t.numel()))
         loss_sum, trained, stopping = (float(x) for x in sums.stats[:3].cpu())
         scalars = sums.scalars()
         if cfg.dp is not None:
