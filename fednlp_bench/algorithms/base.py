@@ -135,7 +135,7 @@ class Algorithm:
                        local training, which example-level DP cannot account for)
       supports_client_dp True only if the upload is exactly Contribution.weighted_delta and aggregate() divides
                        sums["delta"] by scalars["weight"]: then client-level DP can clip each delta and noise the sum
-      uses_weighting   False: --weighting is ignored, so a non-default --weighting is refused
+      uses_weighting   False: clients count equally whatever --weighting says (--weighting batches is refused)
     """
 
     name: ClassVar[str] = "custom"

@@ -6,8 +6,8 @@ These guard guarantees the harness reports, not an algorithm's own preferences (
     aggregates anything but that sum (median, Krum) voids the (epsilon, delta) the result would report;
   - example-level DP-SGD accounts for the steps of local training only; an algorithm that reads a client's data
     outside them (q-FedAvg's loss of the global model) is not covered;
-  - --weighting means nothing to an algorithm that does not weigh clients, so a non-default one is refused rather
-    than silently ignored.
+  - an algorithm that counts clients equally (uses_weighting = False) runs as --weighting uniform says; the default
+    (examples) is taken to mean "the algorithm's own", and --weighting batches is refused rather than ignored.
 """
 from __future__ import annotations
 
@@ -26,6 +26,6 @@ def refuse_incompatible(cls: type, spec: str, *, client_dp: bool, example_dp: bo
         raise UserError(f"example-level DP-SGD (--dp-sgd-clip) cannot account for --algorithm {spec}: it reads each "
                         "client's data outside local training (the global model's loss)",
                         "leave out --dp-sgd-clip, or use another algorithm")
-    if weighting != "examples" and not cls.uses_weighting:
-        raise UserError(f"--algorithm {spec} does not weigh clients, so --weighting {weighting} would be ignored",
+    if weighting not in ("examples", "uniform") and not cls.uses_weighting:
+        raise UserError(f"--algorithm {spec} counts clients equally, so --weighting {weighting} would be ignored",
                         "leave out --weighting")
