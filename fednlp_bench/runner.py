@@ -146,7 +146,8 @@ def checkpoint_folder(rc: RunConfig, task_name: str, key: str) -> Path:
     """--checkpoint-dir, else <output>/checkpoints/<task>-<algorithm>-<partition>-seed<seed>-<key>."""
     if rc.checkpoint_dir:
         return Path(rc.checkpoint_dir)
-    name = f"{task_name}-{rc.algorithm}-{rc.partition}-seed{rc.seed}-{key[:10]}"
+    algorithm = re.sub(r"[^A-Za-z0-9._-]+", "_", rc.algorithm)  # module:Class specs hold a colon
+    name = f"{task_name}-{algorithm}-{rc.partition}-seed{rc.seed}-{key[:10]}"
     return Path(rc.output) / "checkpoints" / name
 
 

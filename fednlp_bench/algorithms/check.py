@@ -61,7 +61,7 @@ def _fl_config(job: Job):
     attack = Attack(job.attack["kind"], job.attack["fraction"], job.attack.get("scale"), seed=3) if job.attack else None
     return FLConfig(algorithm=job.spec, algorithm_args=dict(job.args), rounds=CHECK_ROUNDS,
                     clients_per_round=CHECK_PER_ROUND, client=ClientConfig(optimizer="adamw", lr=2e-3, batch_size=16),
-                    server=ServerConfig(), eval_every=CHECK_ROUNDS, seed=3, progress=False, attack=attack)
+                    server=ServerConfig(momentum=0.9), eval_every=CHECK_ROUNDS, seed=3, progress=False, attack=attack)
 
 
 def _task(cache: Path):
@@ -180,6 +180,7 @@ def check_jobs(jobs: list[Job], work: Path | None = None) -> list[Verdict]:
     names = [validate(job) for job in jobs]
     with tempfile.TemporaryDirectory(prefix="fednlp-check-") as tmp:
         work = Path(work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         jobs_file = work / "jobs.json"
         jobs_file.write_text(json.dumps([job.__dict__ for job in jobs]))
         failed = {"in-process run": _launch(jobs_file, "full", work, "full", 1),
