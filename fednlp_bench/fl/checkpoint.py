@@ -1,4 +1,5 @@
-"""Round checkpoints: global model, server optimizer state, RNG states and the curve, written atomically.
+"""Round checkpoints: global model, the algorithm's server state, RNG states and the curve, written atomically.
+An algorithm with per-client state adds one shard per rank beside them (fl/client_state.py), named in checkpoint.pt.
 
 One run keeps one checkpoint (the latest), `checkpoint.pt` plus a small `checkpoint.json` that says which
 round it holds. A SIGKILL while writing leaves the previous pair intact: each file is written to a temp
