@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from . import __version__
 from .config import (ALGORITHMS, ATTACKS, BACKENDS, CLIENT_OPTIMIZERS, PARTITIONS, PRECISIONS, PROFILES, SELECTIONS,
                      SERVER_OPTIMIZERS, TAG_SCHEMES, WEIGHTINGS, RunConfig, load_yaml_config)
-from .errors import DataWarning, UserError
+from .errors import AlgorithmError, DataWarning, UserError, terminal_safe
 
 S = argparse.SUPPRESS
 
@@ -509,8 +509,8 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "centralized":
             return cmd_centralized(cfg)
         return cmd_compare(cfg, args.skew_alpha)
-    except UserError as exc:
-        print(f"fednlp-bench: error: {exc}", file=sys.stderr)
+    except (UserError, AlgorithmError) as exc:
+        print(f"fednlp-bench: error: {terminal_safe(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("fednlp-bench: interrupted", file=sys.stderr)

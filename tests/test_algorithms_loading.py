@@ -21,7 +21,7 @@ from typing import Literal
 
 import torch
 
-from fednlp_bench.algorithms import Algorithm
+from fednlp_bench.algorithms import Algorithm, Contribution
 
 
 @dataclass
@@ -49,6 +49,18 @@ class OldApi(Algorithm):
 class Unsafe(Algorithm):
     def state_dict(self):
         return {"opt": object()}
+
+
+class DpLiar(Algorithm):
+    supports_client_dp = True
+
+    def client_end(self, ctx, delta):
+        return Contribution.weighted_delta(delta * 2, ctx.weight)
+
+
+class DpNoDelta(Algorithm):
+    supports_client_dp = True
+    vectors = ("update",)
 '''
 
 
@@ -127,6 +139,9 @@ REFUSALS = {
     "dp-scaffold": (["--algorithm", "scaffold", "--dp-clip", "1"], "uploads more than a clipped delta"),
     "dpsgd-qfedavg": (["--algorithm", "qfedavg", "--dp-sgd-clip", "1"], "example-level DP-SGD"),
     "weighting": (["--algorithm", "median", "--weighting", "batches"], "counts clients equally"),
+    "dp-promise": (["--algorithm", "{plugin}:DpNoDelta"], "declares supports_client_dp but does not upload"),
+    "dp-broken-promise": (["--algorithm", "{plugin}:DpLiar", "--dp-clip", "1"],
+                          "under client-level DP client_end must return Contribution.weighted_delta"),
     "krum-too-few": (["--algorithm", "krum", "--clients-per-round", "4"], "more than 2f + 2 = 4 clients"),
     "trim-all": (["--algorithm", "trimmed_mean", "--algorithm-arg", "beta=0.5"], "beta must lie in [0, 0.5)"),
     "mu": (["--algorithm", "scaffold", "--mu", "0.1"], "--mu is FedProx's proximal weight"),

@@ -4,9 +4,20 @@
 
 A built-in is named by --algorithm NAME (registry.BUILTIN); your class by --algorithm module:Class or, once its
 package registers an entry point in the group `fednlp_bench.algorithms`, by its name. See docs/algorithms.md.
+The names below are imported from base.py on first use, so that the registry (which config.py and the leaderboard
+read) does not import torch.
 """
-from .base import (API_VERSION, Algorithm, AlgorithmError, ClientContext, ClientUpdates, Contribution, RunInfo,
-                   ServerRound)
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["API_VERSION", "Algorithm", "AlgorithmError", "ClientContext", "ClientUpdates", "Contribution", "RunInfo",
            "ServerRound"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

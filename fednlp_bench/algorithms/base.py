@@ -27,11 +27,9 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
+from ..errors import AlgorithmError  # noqa: F401 - part of the API: raise it from check() to refuse settings
+
 API_VERSION = 1
-
-
-class AlgorithmError(ValueError):
-    """A setting an algorithm cannot run with; the CLI shows the message as one line (exit 2)."""
 
 
 @dataclass(frozen=True)

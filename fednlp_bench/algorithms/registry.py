@@ -136,6 +136,10 @@ def _check_class(spec: str, cls: Any) -> None:
             if _base_type(hint) is None:
                 raise UserError(f"{spec}: argument '{name}' has type {hint}, which the command line cannot give",
                                 f"use {_SUPPORTED_TYPES}")
+    if cls.supports_client_dp and ("delta" not in cls.vectors or "weight" not in cls.scalars or cls.gather_updates):
+        raise UserError(f"{spec} declares supports_client_dp but does not upload Contribution.weighted_delta "
+                        "(vectors 'delta', scalars 'weight', no gather_updates)",
+                        "set supports_client_dp = False, or upload weighted_delta(delta, ctx.weight)")
     bad = [v for v in (*cls.vectors, *cls.scalars) if not isinstance(v, str) or not _NAME.match(v)]
     if bad or len(set(cls.vectors)) != len(cls.vectors) or len(set(cls.scalars)) != len(cls.scalars):
         raise UserError(f"{spec}: `vectors` and `scalars` must be distinct plain names", "fix the class attributes")

@@ -191,6 +191,12 @@ class RoundSums:
         return {name: values[3 + i] for i, name in enumerate(self.algorithm.scalars)}
 
 
+def dp_upload(upload, delta: torch.Tensor) -> bool:
+    """Whether an upload is exactly the clipped delta with weight 1: what the DP-FedAvg accounting assumes."""
+    return (set(upload.vectors) == {"delta"} and upload.vectors["delta"] is delta
+            and upload.weights.get("delta", 1.0) == 1.0 and upload.scalars == {"weight": 1.0})
+
+
 def gather_updates(ranks: RankInfo, rows: list[tuple[int, torch.Tensor, float]], numel: int,
                    dtype: torch.dtype, device: torch.device) -> ClientUpdates:
     """Every client's uploaded delta of the round, from every rank, sorted by client id."""
@@ -309,7 +315,11 @@ def run_federated(
                 delta, ctx.weight = clip_delta(delta, cfg.dp.clip)[0], 1.0
             else:
                 ctx.weight = aggregation_weight(cfg.weighting, res.num_examples, res.num_batches)
-            sums.add(algorithm.client_end(ctx, delta), res.train_loss)
+            upload = algorithm.client_end(ctx, delta)
+            if cfg.dp is not None and not dp_upload(upload, delta):
+                raise AlgorithmError(f"{loaded.spec}: under client-level DP client_end must return "
+                                     "Contribution.weighted_delta(delta, ctx.weight) (the clipped delta, weight 1)")
+            sums.add(upload, res.train_loss)
             if states is not None:
                 states.put(c, ctx.state)
             if algorithm.gather_updates:
