@@ -68,8 +68,13 @@ class LoadedAlgorithm:
         return {"spec": self.spec, "name": self.cls.name, "class": self.qualname, "kind": self.kind,
                 "builtin": self.builtin, "api_version": self.cls.api_version, "args": args_dict(args),
                 "distribution": self.distribution, "version": self.version, "source_sha256": self.source_sha256,
-                "upload_vectors": len(self.cls.vectors) + (1 if self.cls.gather_updates and
-                                                           "delta" not in self.cls.vectors else 0)}
+                "upload_vectors": upload_vectors(self.cls)}
+
+
+def upload_vectors(cls: type) -> int:
+    """Model-sized vectors a client of an Algorithm class uploads per round: its declared vectors (SCAFFOLD: the
+    delta and the control-variate change), or its delta when the server gathers the updates themselves."""
+    return len(cls.vectors) + (1 if cls.gather_updates and "delta" not in cls.vectors else 0)
 
 
 def builtin_names() -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ..algorithms.base import Algorithm, AlgorithmError, ClientContext, ClientUpdates, RunInfo, ServerRound
 from ..algorithms.compat import refuse_incompatible
-from ..algorithms.registry import LoadedAlgorithm, load_algorithm, parse_args
+from ..algorithms.registry import LoadedAlgorithm, load_algorithm, parse_args, upload_vectors
 from ..errors import UserError
 from ..tasks.base import Task
 from .attacks import Attack
@@ -85,11 +85,6 @@ def make_algorithm(cfg: FLConfig, num_clients: int, device: torch.device) -> tup
     except AlgorithmError as exc:
         raise UserError(f"--algorithm {loaded.spec}: {exc}") from None
     return loaded, algorithm
-
-
-def upload_vectors(algorithm: Algorithm) -> int:
-    """Model-sized vectors a client uploads per round (its delta, plus e.g. SCAFFOLD's control-variate change)."""
-    return len(algorithm.vectors) + (1 if algorithm.gather_updates and "delta" not in algorithm.vectors else 0)
 
 
 def aggregation_weight(weighting: str, num_examples: int, num_batches: int) -> float:
@@ -230,7 +225,7 @@ def run_federated(
     flat = FlatParams(model)
     global_w = flat.get()
     algorithm.start(global_w)
-    out = RunOutput(num_parameters=flat.numel, upload_bytes=flat.nbytes * upload_vectors(algorithm))
+    out = RunOutput(num_parameters=flat.numel, upload_bytes=flat.nbytes * upload_vectors(loaded.cls))
     train_model = torch.compile(model, dynamic=True) if cfg.compile else model
     states = ClientStates() if algorithm.client_state else None
     attack = cfg.attack.choose(len(train_parts)) if cfg.attack is not None else None
