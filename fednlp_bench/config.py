@@ -282,7 +282,8 @@ class RunConfig:
                                 example_dp=self.dp_sgd_clip is not None, weighting=self.weighting)
         if self.attack is None:
             if self.attack_fraction is not None or self.attack_scale is not None:
-                raise UserError("--attack-fraction and --attack-scale need --attack", "add --attack sign_flip|scale|noise")
+                raise UserError("--attack-fraction and --attack-scale need --attack",
+                                "add --attack sign_flip|scale|noise")
             return
         if self.algorithm == "centralized":
             raise UserError("--attack simulates attacking clients of a federated run", "leave out --attack")

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
-from fednlp_bench.algorithms import ClientContext, ClientUpdates, Contribution, RunInfo, ServerRound
+from fednlp_bench.algorithms import ClientContext, ClientUpdates, RunInfo, ServerRound
 from fednlp_bench.algorithms.fednova import FedNova
 from fednlp_bench.algorithms.krum import Krum, KrumArgs, MultiKrum
 from fednlp_bench.algorithms.median import FedMedian

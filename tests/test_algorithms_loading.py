@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -212,8 +211,8 @@ def test_server_state_that_checkpoints_cannot_hold_is_refused_when_saving(plugin
     task = TextClassificationTask(demo_dataset(num_train=40, num_test=10, seed=1), model="tiny", max_length=16,
                                   cache_dir=tmp_path / "cache")
     parts = [torch.arange(i, 40, 2).numpy() for i in range(2)]
-    cfg = FLConfig(algorithm=f"{plugin}:Unsafe", rounds=1, clients_per_round=2, client=ClientConfig(), server=ServerConfig(),
-                   progress=False)
+    cfg = FLConfig(algorithm=f"{plugin}:Unsafe", rounds=1, clients_per_round=2, client=ClientConfig(),
+                   server=ServerConfig(), progress=False)
     with pytest.raises(UserError, match=r"server state: state_dict\(\)\['opt'\] is a builtins.object"):
         run_federated(task, parts, cfg, torch.device("cpu"), checkpointing=Checkpointing(tmp_path / "ck", "k", every=1))
     assert not (tmp_path / "ck" / "checkpoint.pt").exists()

@@ -434,7 +434,8 @@ def run_settings(result: dict[str, Any]) -> dict[str, Any]:
     attack = result.get("attack") if isinstance(result.get("attack"), dict) else {}
     if cfg.get("attack") or attack:
         kind = attack.get("kind", cfg.get("attack"))
-        fraction, scale = attack.get("fraction", cfg.get("attack_fraction")), attack.get("scale", cfg.get("attack_scale"))
+        fraction = attack.get("fraction", cfg.get("attack_fraction"))
+        scale = attack.get("scale", cfg.get("attack_scale"))
         tags.append(f"attack({kind},f={_number(fraction)},s={_number(scale)})")
     eps = privacy.get("epsilon", math.nan)
     if eps is None:  # result files write an infinite epsilon (noise multiplier 0: no guarantee) as null
