@@ -231,7 +231,9 @@ def add_reproduce_parser(sub) -> None:
     p.add_argument("--no-board", action="store_true", help="run only; do not submit or rebuild the board")
     p.add_argument("--tasks", nargs="+", default=None, help="only these tasks of the table")
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="these seeds instead of the card's")
-    p.add_argument("--algorithms", nargs="+", default=None, help="only these (centralized fedavg fedprox fedopt)")
+    p.add_argument("--algorithms", nargs="+", default=None,
+                   help="these instead of the default centralized fedavg fedprox fedopt (centralized or any built-in "
+                        "algorithm; a reproduction never runs a plug-in)")
     p.add_argument("--partitions", nargs="+", default=None,
                    help="these partitions instead of the card's, e.g. uniform 'label alpha=0.1' 'quantity beta=5'")
     p.add_argument("--submitter", default="fednlp-bench maintainers", help="submitter shown on the board")
