@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import (ALGORITHMS, BACKENDS, CLIENT_OPTIMIZERS, PARTITIONS, PRECISIONS, PROFILES, SELECTIONS,
+from .config import (ALGORITHMS, ATTACKS, BACKENDS, CLIENT_OPTIMIZERS, PARTITIONS, PRECISIONS, PROFILES, SELECTIONS,
                      SERVER_OPTIMIZERS, TAG_SCHEMES, WEIGHTINGS, RunConfig, load_yaml_config)
-from .errors import DataWarning, UserError
+from .errors import AlgorithmError, DataWarning, UserError, terminal_safe
 
 S = argparse.SUPPRESS
 
@@ -25,6 +25,12 @@ class OneLineParser(argparse.ArgumentParser):
 
         print(f"{self.prog}: error: {terminal_safe(message)}; see `{self.prog} --help`", file=sys.stderr)
         sys.exit(2)
+
+
+def add_algorithm_arg(g) -> None:
+    g.add_argument("--algorithm-arg", dest="algorithm_arg", action="append", default=S, metavar="KEY=VALUE",
+                   help="an argument of the algorithm, typed by its Args (repeat for several), e.g. "
+                        "--algorithm-arg q=0.5; YAML: algorithm_args: {q: 0.5}")
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -60,7 +66,10 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
     g = p.add_argument_group("training")
     if federated:
-        g.add_argument("--algorithm", choices=ALGORITHMS, default=S, help="FL algorithm (default fedavg)")
+        g.add_argument("--algorithm", default=S, metavar="SPEC",
+                       help=f"FL algorithm (default fedavg): a built-in ({', '.join(ALGORITHMS)}), your own class as "
+                            "module:Class, or an installed plug-in's name (docs/algorithms.md)")
+        add_algorithm_arg(g)
     g.add_argument("--partition", choices=PARTITIONS, default=S,
                    help="client partition (default uniform): label skew, quantity skew, cluster = feature skew "
                         "(TF-IDF clusters as labels), natural = the data's own client ids (e.g. domains)")
@@ -91,6 +100,13 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
                             "(default: all data from the start)")
         g.add_argument("--storage-cap", type=int, default=S,
                        help="continual data: a client keeps only its newest N examples (the oldest are deleted)")
+        at = p.add_argument_group("simulated attacks (for the robust aggregators)")
+        at.add_argument("--attack", choices=ATTACKS, default=S,
+                        help="a seeded fraction of the clients sends a corrupted update: sign_flip (-s x its delta), "
+                             "scale (s x its delta) or noise (Gaussian, std s)")
+        at.add_argument("--attack-fraction", type=float, default=S, help="share of the clients that attack, in (0, 1)")
+        at.add_argument("--attack-scale", type=float, default=S,
+                        help="the attack's s (default: sign_flip 1, scale 10, noise 1)")
         dp = p.add_argument_group("differential privacy (client level, DP-FedAvg)")
         dp.add_argument("--dp-clip", type=float, default=S,
                        help="clip each client's delta to this L2 norm and aggregate with a fixed denominator")
@@ -179,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p), add_training_args(p, federated=True), add_execution_args(p, False), add_output_args(p)
     p.add_argument("--skew-alpha", type=float, default=0.1, help="alpha of the label-skewed run (default 0.1)")
 
+    p = sub.add_parser("check-algorithm", help="check an algorithm: 2 gloo ranks vs in-process, resumed vs not",
+                       description="Run an algorithm (a built-in, module:Class or a plug-in's name) for 2 rounds on a "
+                                   "small demo task in-process, on 2 gloo ranks (torchrun), and stopped after round 1 "
+                                   "then resumed in a new process; say whether the final weights, server state and "
+                                   "client state agree (exit 1 if not). Run it before a sweep.")
+    p.add_argument("spec", help="the algorithm, as --algorithm takes it")
+    add_algorithm_arg(p)
     sub.add_parser("tasks", help="list the built-in tasks (task cards)",
                    description="List the built-in tasks: one YAML task card each (tasks/ in the repository).")
     from .partition.commands import add_partition_parser
@@ -208,7 +231,9 @@ def add_reproduce_parser(sub) -> None:
     p.add_argument("--no-board", action="store_true", help="run only; do not submit or rebuild the board")
     p.add_argument("--tasks", nargs="+", default=None, help="only these tasks of the table")
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="these seeds instead of the card's")
-    p.add_argument("--algorithms", nargs="+", default=None, help="only these (centralized fedavg fedprox fedopt)")
+    p.add_argument("--algorithms", nargs="+", default=None,
+                   help="these instead of the default centralized fedavg fedprox fedopt (centralized or any built-in "
+                        "algorithm; a reproduction never runs a plug-in)")
     p.add_argument("--partitions", nargs="+", default=None,
                    help="these partitions instead of the card's, e.g. uniform 'label alpha=0.1' 'quantity beta=5'")
     p.add_argument("--submitter", default="fednlp-bench maintainers", help="submitter shown on the board")
@@ -341,6 +366,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def algorithm_args(pairs: list[str]) -> dict[str, str]:
+    """--algorithm-arg KEY=VALUE pairs as a dict (the values stay text; the algorithm's Args type them)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--algorithm-arg '{pair}' is not KEY=VALUE", "write e.g. --algorithm-arg q=0.5")
+        out[key.strip()] = value
+    return out
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """RunConfig defaults, overridden by the task card's --profile, by --config YAML, by flags on the command line."""
     values: dict[str, Any] = {}
@@ -349,6 +385,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         values.update(load_yaml_config(given["config"]))
     names = {f.name for f in fields(RunConfig)}
     values.update({k: v for k, v in given.items() if k in names})
+    if "algorithm_arg" in given:  # --algorithm-arg key=value (repeated), over the YAML's algorithm_args
+        values["algorithm_args"] = {**values.get("algorithm_args", {}), **algorithm_args(given["algorithm_arg"])}
     if values.get("profile"):
         from .tasks.profiles import profile_settings
         from .tasks.registry import get_spec
@@ -397,6 +435,16 @@ def cmd_run(cfg: RunConfig) -> int:
         return 0
     print(f"{rec['task']['primary_metric']}={rec['final'][rec['task']['primary_metric']]:.4f}  result: {rec['path']}")
     return 0
+
+
+def cmd_check_algorithm(args: argparse.Namespace) -> int:
+    from .algorithms.check import Job, check_jobs, report
+
+    job = Job(args.spec, algorithm_args(getattr(args, "algorithm_arg", [])))
+    [verdict] = check_jobs([job])
+    for line in report(verdict):
+        print(line)
+    return 0 if verdict.ok else 1
 
 
 def cmd_centralized(cfg: RunConfig) -> int:
@@ -450,6 +498,8 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "reproduce":
             quiet_model_loading()
             return cmd_reproduce(args)
+        if args.command == "check-algorithm":
+            return cmd_check_algorithm(args)
         if args.command == "partition":
             from .partition.commands import run_partition_command
 
@@ -461,8 +511,8 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "centralized":
             return cmd_centralized(cfg)
         return cmd_compare(cfg, args.skew_alpha)
-    except UserError as exc:
-        print(f"fednlp-bench: error: {exc}", file=sys.stderr)
+    except (UserError, AlgorithmError) as exc:
+        print(f"fednlp-bench: error: {terminal_safe(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("fednlp-bench: interrupted", file=sys.stderr)

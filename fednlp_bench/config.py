@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
@@ -11,9 +12,11 @@ from typing import Any
 
 import yaml
 
+from .algorithms.registry import builtin_names
 from .errors import UserError
 
-ALGORITHMS = ("fedavg", "fedprox", "fedopt")
+ALGORITHMS = builtin_names()  # the built-in algorithms (algorithms/registry.py); plug-ins load by spec
+ATTACKS = ("sign_flip", "scale", "noise")  # simulated attacking clients (fl/attacks.py)
 PARTITIONS = ("uniform", "label", "quantity", "cluster", "natural")  # cluster = feature skew, natural = the data's own ids
 PROFILES = ("smoke", "standard", "full")  # pipeline check, converged on 2 CPU cores, FedNLP's settings
 CLIENT_OPTIMIZERS = ("sgd", "adamw")
@@ -27,16 +30,17 @@ EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "c
                       "resume", "extra")
 
 
-# Settings added after results were first stored: left out of the run's key while unset, so the keys (result
-# names, checkpoint folders) of runs that do not use them stay what they were.
-KEY_WHEN_SET = ("local_train", "local_test")
+# Settings added after runs were recorded and checkpointed: at these defaults they are left out of run_settings, so
+# every earlier run keeps its settings key (its checkpoint resumes, its result keeps its file name).
+LATER_SETTINGS = {"algorithm_args": {}, "attack": None, "attack_fraction": None, "attack_scale": None,
+                  "local_train": None, "local_test": None}
 
 
 def run_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The settings of a run config (as a dict) that decide what it computes: all but EXECUTION_SETTINGS (and the
-    KEY_WHEN_SET ones while unset)."""
+    LATER_SETTINGS at their defaults)."""
     return {k: v for k, v in config.items()
-            if k not in EXECUTION_SETTINGS and not (k in KEY_WHEN_SET and v is None)}
+            if k not in EXECUTION_SETTINGS and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])}
 
 
 def settings_key(config: dict[str, Any]) -> str:
@@ -62,7 +66,8 @@ class RunConfig:
     """Everything that defines a run; the whole object is stored in the result JSON."""
 
     task: str = "demo"
-    algorithm: str = "fedavg"  # fedavg | fedprox | fedopt | centralized
+    algorithm: str = "fedavg"  # a built-in (ALGORITHMS), module:Class, an installed plug-in's name, or centralized
+    algorithm_args: dict[str, Any] = field(default_factory=dict)  # the algorithm's typed arguments (its Args)
     partition: str = "uniform"
     alpha: float | None = None
     beta: float | None = None
@@ -88,6 +93,9 @@ class RunConfig:
     continual_rounds: int | None = None  # continual data: each client's examples arrive over rounds 1..this
     storage_cap: int | None = None  # continual data: a client keeps at most this many newest examples
     mia: bool = False  # after training, run the loss-threshold membership-inference attack on the final model
+    attack: str | None = None  # simulated attacking clients: sign_flip | scale | noise (fl/attacks.py)
+    attack_fraction: float | None = None  # share of the clients that attack (fixed for the run, seeded)
+    attack_scale: float | None = None  # the attack's strength (default: sign_flip 1, scale 10, noise 1)
     epochs: float | None = None  # centralized only; default: the same passes over the data as the FL run
     max_epochs: int | None = None  # centralized only: train to convergence (early stopping on a validation split)
     patience: int | None = None  # early stopping: epochs without a better validation metric before stopping (2)
@@ -152,8 +160,18 @@ class RunConfig:
             c.client_optimizer = "adamw" if (c.algorithm == "fedopt" or c.is_tiny) else "sgd"
         if c.client_lr is None:
             c.client_lr = DEFAULT_CLIENT_LR[(c.client_optimizer, c.is_tiny)]
+        if c.algorithm == "fedprox" and "mu" in c.algorithm_args:  # FedProx's mu is kept where --mu puts it
+            c.algorithm_args = dict(c.algorithm_args)
+            c.mu = float(c.algorithm_args.pop("mu"))
         if c.mu is None:
             c.mu = 0.1 if c.algorithm == "fedprox" else 0.0
+        if c.algorithm != "centralized":  # the arguments that differ from the defaults, typed (a canonical form)
+            from .algorithms.registry import load_algorithm, non_default_args, parse_args
+
+            loaded = load_algorithm(c.algorithm)
+            extra = {"mu": c.mu} if c.algorithm == "fedprox" else {}
+            args = non_default_args(parse_args(loaded, {**c.algorithm_args, **extra}))
+            c.algorithm_args = {k: v for k, v in args.items() if k not in extra}
         if c.server_momentum is None:
             c.server_momentum = 0.9 if (c.algorithm == "fedopt" and c.server_optimizer == "sgd") else 0.0
         if c.max_epochs is not None:
@@ -168,7 +186,6 @@ class RunConfig:
 
         get_spec(self.task)
         choice = {
-            "algorithm": (self.algorithm, ALGORITHMS + ("centralized",)),
             "partition": (self.partition, PARTITIONS),
             "server-optimizer": (self.server_optimizer, SERVER_OPTIMIZERS),
             "weighting": (self.weighting, WEIGHTINGS),
@@ -209,6 +226,7 @@ class RunConfig:
         self._validate_early_stopping()
         if self.mu is not None and not self.mu >= 0:  # `not >=` also rejects nan
             raise UserError(f"--mu must be >= 0 (got {self.mu})", "pass --mu 0 or more")
+        self._validate_algorithm()
         for flag, value in {"max-train": self.max_train, "max-test": self.max_test}.items():
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"--{flag} must be a positive integer (got {value})",
@@ -247,6 +265,47 @@ class RunConfig:
             check_output_dir(self.checkpoint_dir, "--checkpoint-dir", "checkpoint folder")
         if self.cache_dir is not None:
             check_output_dir(self.cache_dir, "--cache-dir", "tokenization cache folder")
+
+    def _validate_algorithm(self) -> None:
+        """--algorithm, its arguments, FedProx's --mu and the attack; the algorithm is loaded (a plug-in imported)."""
+        if not isinstance(self.algorithm_args, dict) or not all(isinstance(k, str) for k in self.algorithm_args):
+            raise UserError("algorithm_args must be a mapping of argument names to values",
+                            "write algorithm_args: {name: value} in the config, or --algorithm-arg name=value")
+        if self.algorithm == "centralized":
+            if self.algorithm_args:
+                raise UserError("--algorithm-arg applies to federated runs only", "leave it out")
+        else:
+            from .algorithms.compat import refuse_incompatible
+            from .algorithms.registry import load_algorithm, parse_args
+
+            loaded = load_algorithm(self.algorithm)
+            given = dict(self.algorithm_args)
+            if self.algorithm == "fedprox" and "mu" in given:
+                if self.mu is not None and float(given["mu"]) != self.mu:
+                    raise UserError(f"--mu {self.mu} and --algorithm-arg mu={given['mu']} disagree", "pass one of them")
+                given.pop("mu")
+            elif self.algorithm != "fedprox" and self.mu:
+                raise UserError(f"--mu is FedProx's proximal weight; --algorithm {self.algorithm} does not use it",
+                                "leave out --mu, or pass --algorithm fedprox")
+            parse_args(loaded, {**given, **({"mu": self.mu} if self.algorithm == "fedprox" and self.mu is not None
+                                           else {})})
+            refuse_incompatible(loaded.cls, loaded.spec, client_dp=self.dp_clip is not None,
+                                example_dp=self.dp_sgd_clip is not None, weighting=self.weighting)
+        if self.attack is None:
+            if self.attack_fraction is not None or self.attack_scale is not None:
+                raise UserError("--attack-fraction and --attack-scale need --attack",
+                                "add --attack sign_flip|scale|noise")
+            return
+        if self.algorithm == "centralized":
+            raise UserError("--attack simulates attacking clients of a federated run", "leave out --attack")
+        if self.attack not in ATTACKS:
+            raise UserError(f"unknown --attack '{self.attack}'", f"choose one of: {', '.join(ATTACKS)}")
+        if self.attack_fraction is None or not 0 < self.attack_fraction < 1:
+            raise UserError(f"--attack needs --attack-fraction in (0, 1) (got {self.attack_fraction})",
+                            "pass e.g. --attack-fraction 0.3; leave out --attack for no attack")
+        if self.attack_scale is not None and not (self.attack_scale > 0 and math.isfinite(self.attack_scale)):
+            raise UserError(f"--attack-scale must be a positive number (got {self.attack_scale})",
+                            "pass e.g. --attack-scale 10, or leave it out for the attack's default")
 
     def _validate_early_stopping(self) -> None:
         """--max-epochs / --patience / --validation-fraction: the converged centralized reference only."""

@@ -31,3 +31,8 @@ class UserError(Exception):
 
 class DataWarning(UserWarning):
     """Data that loads but not whole (e.g. QA examples skipped for a bad answer offset); the CLI prints one line."""
+
+
+class AlgorithmError(ValueError):
+    """A setting an FL algorithm cannot run with, or a broken promise of its class (fednlp_bench.algorithms); the CLI
+    shows it as one line (exit 2)."""

@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .config import RunConfig
+from .config import ALGORITHMS, RunConfig
 from .errors import UserError
 from .tasks.profiles import PROFILE_NAMES, has_profile, parse_partition, profile_plan, profile_settings
 from .tasks.spec import FAMILIES, TaskSpec, higher_is_better
 
 TABLE_ALIASES = {"classification": "text_classification", "tagging": "sequence_tagging", "qa": "extractive_qa"}
-FL_ALGORITHMS = ("fedavg", "fedprox", "fedopt")
+FL_ALGORITHMS = ("fedavg", "fedprox", "fedopt")  # what a table reproduces by default (--algorithms: any built-in)
 # "learned": the seed-mean final metric gains at least LEARNED_MARGIN over the untrained model and at least
 # LEARNED_SHARE of the centralized baseline's gain (so a model stuck near chance does not pass on noise).
 LEARNED_MARGIN = 0.02
@@ -105,7 +105,7 @@ class PlannedRun:
     """One run of a reproduction; `settings` are RunConfig fields (profile, partition and seed applied)."""
 
     task: str  # a built-in task name, or the path of a card file
-    algorithm: str  # centralized | fedavg | fedprox | fedopt
+    algorithm: str  # centralized or a built-in algorithm
     seed: int
     partition: dict[str, Any]
     settings: dict[str, Any]
@@ -161,8 +161,8 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
     trust = family == TRUST_TABLE
     algos = list(algorithms) if algorithms else ["centralized", *(("fedavg",) if trust else FL_ALGORITHMS)]
     for a in algos:
-        if a not in ("centralized", *FL_ALGORITHMS):
-            raise UserError(f"unknown algorithm '{a}'", f"choose from: centralized, {', '.join(FL_ALGORITHMS)}")
+        if a not in ("centralized", *ALGORITHMS):  # built-ins only: a reproduction never imports a plug-in
+            raise UserError(f"unknown algorithm '{a}'", f"choose from: centralized, {', '.join(ALGORITHMS)}")
     try:
         chosen_parts = [parse_partition(p) for p in partitions] if partitions else None
     except ValueError as exc:

@@ -19,7 +19,8 @@ from .fl.distributed import RankInfo, init_distributed, shutdown
 from .fl.continual import ContinualStreams
 from .fl.dp_sgd import example_privacy_record
 from .fl.privacy import ClientDP, client_level_epsilon
-from .fl.simulation import Checkpointing, FLConfig, RunOutput, pick_device, run_federated
+from .fl.attacks import Attack
+from .fl.simulation import Checkpointing, FLConfig, RunOutput, make_algorithm, pick_device, run_federated
 from .fl.strategies import ServerConfig
 from .partition import client_label_histograms, mean_pairwise_jsd, size_stats
 from .partition.model import Partition
@@ -72,7 +73,7 @@ def build_validation_tasks(cfg: RunConfig) -> tuple[Task, Task, str]:
 
 def client_config(cfg: RunConfig) -> ClientConfig:
     return ClientConfig(optimizer=cfg.client_optimizer, lr=cfg.client_lr, local_epochs=cfg.local_epochs,
-                        batch_size=cfg.batch_size, mu=cfg.mu, precision=cfg.precision, dp_sgd_clip=cfg.dp_sgd_clip,
+                        batch_size=cfg.batch_size, precision=cfg.precision, dp_sgd_clip=cfg.dp_sgd_clip,
                         dp_sgd_noise_multiplier=cfg.dp_sgd_noise_multiplier)
 
 
@@ -126,9 +127,12 @@ def output_record(out: RunOutput) -> dict[str, Any]:
 
 
 def prepare(cfg: RunConfig) -> tuple[RunConfig, Task]:
-    """Validate everything that needs no training, load the task; nothing is written yet."""
+    """Validate everything that needs no training (the algorithm's own checks included), load the task; nothing is
+    written yet."""
     cfg.validate()
     rc = cfg.resolved()
+    if rc.algorithm != "centralized":
+        make_algorithm(fl_config(rc), rc.clients, torch.device("cpu"))  # refusals before any data is read
     task = build_task(rc)
     return rc, task
 
@@ -143,7 +147,8 @@ def checkpoint_folder(rc: RunConfig, task_name: str, key: str) -> Path:
     """--checkpoint-dir, else <output>/checkpoints/<task>-<algorithm>-<partition>-seed<seed>-<key>."""
     if rc.checkpoint_dir:
         return Path(rc.checkpoint_dir)
-    name = f"{task_name}-{rc.algorithm}-{rc.partition}-seed{rc.seed}-{key[:10]}"
+    algorithm = re.sub(r"[^A-Za-z0-9._-]+", "_", rc.algorithm)  # module:Class specs hold a colon
+    name = f"{task_name}-{algorithm}-{rc.partition}-seed{rc.seed}-{key[:10]}"
     return Path(rc.output) / "checkpoints" / name
 
 
@@ -166,8 +171,15 @@ def check_resume(rc: RunConfig, folder: Path, key: str) -> None:
                     "(its result gets a file of its own)")
 
 
+def algorithm_args(rc: RunConfig) -> dict[str, Any]:
+    """The algorithm's arguments of a resolved config (FedProx's mu is the --mu setting)."""
+    return {**rc.algorithm_args, **({"mu": rc.mu} if rc.algorithm == "fedprox" else {})}
+
+
 def fl_config(rc: RunConfig, train_parts: list[np.ndarray] | None = None) -> FLConfig:
-    return FLConfig(algorithm=rc.algorithm, rounds=rc.rounds, clients_per_round=rc.clients_per_round,
+    attack = Attack(rc.attack, rc.attack_fraction, rc.attack_scale, rc.seed) if rc.attack else None
+    return FLConfig(algorithm=rc.algorithm, algorithm_args=algorithm_args(rc), attack=attack,
+                    rounds=rc.rounds, clients_per_round=rc.clients_per_round,
                     client=client_config(rc),
                     server=ServerConfig(optimizer=rc.server_optimizer, lr=rc.server_lr, momentum=rc.server_momentum),
                     weighting=rc.weighting, eval_every=rc.eval_every, seed=rc.seed, progress=rc.progress,
@@ -192,6 +204,14 @@ def privacy_record(rc: RunConfig, client_steps: dict[int, dict[int, int]] | None
             "delta": rc.dp_delta, "epsilon": eps, "accountant": "opacus.accountants.RDPAccountant"}
 
 
+def algorithm_record(rc: RunConfig) -> dict[str, Any]:
+    """The algorithm block of a result: spec, class, where it came from (version or source hash), every argument."""
+    from .algorithms.registry import load_algorithm, parse_args
+
+    loaded = load_algorithm(rc.algorithm)
+    return loaded.record(parse_args(loaded, algorithm_args(rc)))
+
+
 def ranks_for(rc: RunConfig) -> RankInfo:
     """This process's rank: joins torchrun's process group for --backend distributed, else rank 0 of 1."""
     if rc.backend == "distributed":
@@ -206,7 +226,10 @@ def membership_record(rc: RunConfig, task: Task, weights, member_ids: np.ndarray
     from .fl.params import FlatParams
     from .membership import membership_audit
 
-    model = task.new_model(rc.seed).to(device)
+    model = task.new_model(rc.seed)
+    if rc.algorithm != "centralized":  # the model the algorithm trained (its wrap_model)
+        model = make_algorithm(fl_config(rc), rc.clients, device)[1].wrap_model(model)
+    model = model.to(device)
     FlatParams(model).set_(weights.to(device))
     return membership_audit(task, model, member_ids, device, seed=rc.seed)
 
@@ -248,6 +271,8 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     if not ranks.is_main:
         return None
     record = {"kind": "federated", "config": rc.to_dict(), "seed": rc.seed, "task": task_record(rc, task),
+              "algorithm": algorithm_record(rc),
+              **({"attack": out.attack} if out.attack is not None else {}),
               "partition": partition_record(rc, task, part), **output_record(out),
               "clients": per_client_metrics(task, out.predictions, parts["test"]),
               "upload_bytes_per_client_per_round": out.upload_bytes,

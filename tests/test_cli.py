@@ -268,7 +268,7 @@ def test_console_script_unknown_task(tmp_path):
     assert_nothing_written(out)
 
 
-@pytest.mark.parametrize("argv", [["run", "--algorithm", "nosuch"], ["run", "--rounds", "abc"], [], ["nosuch"]],
+@pytest.mark.parametrize("argv", [["run", "--partition", "nosuch"], ["run", "--rounds", "abc"], [], ["nosuch"]],
                          ids=["bad-choice", "bad-int", "no-command", "unknown-command"])
 def test_argparse_errors_are_one_line(argv, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -288,7 +288,8 @@ def test_tasks_lists_builtin_tasks(capsys):
 
 
 def _flag(name: str) -> str:
-    return {"text_columns": "--text-column", "progress": "--no-progress"}.get(name, "--" + name.replace("_", "-"))
+    return {"text_columns": "--text-column", "progress": "--no-progress",
+            "algorithm_args": "--algorithm-arg"}.get(name, "--" + name.replace("_", "-"))
 
 
 @pytest.mark.parametrize("command", ["run", "centralized", "compare"])
@@ -305,7 +306,8 @@ def test_help_mentions_every_config_flag(command, capsys):
     expected |= {_flag(f.name) for f in fields(RunConfig) if f.name != "extra"}
     if command == "centralized":
         expected -= {"--algorithm", "--selection", "--selection-candidates", "--dp-clip", "--dp-noise-multiplier",
-                     "--dp-delta", "--continual-rounds", "--storage-cap"}
+                     "--dp-delta", "--continual-rounds", "--storage-cap", "--algorithm-arg", "--attack",
+                     "--attack-fraction", "--attack-scale"}
     else:
         expected -= {"--epochs", "--max-epochs", "--patience", "--validation-fraction"}
     if command != "run":

@@ -164,14 +164,19 @@ def test_noise_has_std_sigma_clip_over_batch_size_and_is_seeded(task):
 def test_same_seed_gives_identical_weights_after_a_dp_client_update(tmp_path):
     t = TextClassificationTask(demo_dataset(num_train=60, num_test=10, seed=4), model="tiny", max_length=16,
                                cache_dir=tmp_path, dropout=0.1)  # dropout on: its masks are seeded too
+    from fednlp_bench.algorithms import ClientContext
+    from fednlp_bench.algorithms.fedprox import FedProx, FedProxArgs
+
     cfg = ClientConfig(optimizer="adamw", lr=1e-3, batch_size=16, local_epochs=2, dp_sgd_clip=1.0,
-                       dp_sgd_noise_multiplier=1.0, mu=0.1)  # FedProx's pull on top of the private step
+                       dp_sgd_noise_multiplier=1.0)
     ids = np.arange(40)
+    prox = FedProx(FedProxArgs(mu=0.1), None)  # FedProx's pull on top of the private step
 
     def update(seed):
         model, flat = fresh(t)
         w0 = flat.get()
-        res = client_update(t, model, flat, w0, ids, cfg, CPU, seed=seed)
+        ctx = ClientContext(0, 1, seed, w0, cfg.lr, len(ids), 0, {})
+        res = client_update(t, model, flat, w0, ids, cfg, CPU, seed=seed, algorithm=prox, ctx=ctx)
         assert res.num_batches == 6 and np.isfinite(res.train_loss)
         return w0, flat.get()
 

@@ -28,8 +28,9 @@ def task(tmp_path_factory):
 def fl_config(algorithm="fedavg", rounds=2, per_round=2, mu=0.0, server=None, optimizer="sgd", lr=0.3, epochs=1,
               batch=16):
     return FLConfig(algorithm=algorithm, rounds=rounds, clients_per_round=per_round,
-                    client=ClientConfig(optimizer=optimizer, lr=lr, local_epochs=epochs, batch_size=batch, mu=mu),
-                    server=server or ServerConfig(), eval_every=1, seed=7, progress=False)
+                    client=ClientConfig(optimizer=optimizer, lr=lr, local_epochs=epochs, batch_size=batch),
+                    server=server or ServerConfig(), eval_every=1, seed=7, progress=False,
+                    algorithm_args={"mu": mu} if algorithm == "fedprox" else {})
 
 
 def test_flat_params_share_storage_with_the_model(task):
@@ -95,17 +96,22 @@ def test_fedprox_with_adamw_and_a_small_mu_stays_close_to_fedavg(task):
 
 def test_fedprox_proximal_gradient_is_mu_times_distance(task):
     """With lr*mu = 1 and a zero-loss-gradient step, w moves exactly onto the anchor: check via one step."""
+    from fednlp_bench.algorithms import ClientContext
+    from fednlp_bench.algorithms.fedprox import FedProx, FedProxArgs
+
     n = 16
-    cfg_plain = ClientConfig(optimizer="sgd", lr=0.1, batch_size=n, mu=0.0)
-    cfg_prox = ClientConfig(optimizer="sgd", lr=0.1, batch_size=n, mu=2.0)
+    cfg = ClientConfig(optimizer="sgd", lr=0.1, batch_size=n)
     model = task.new_model(5)
     flat = FlatParams(model)
     w0 = flat.get()
     anchor = w0 + 0.01  # global weights differ from the current ones by 0.01 everywhere
-    train_steps(task, model, flat, [np.arange(n)], cfg_plain, CPU)
+    train_steps(task, model, flat, [np.arange(n)], cfg, CPU)
     plain = flat.get()
     flat.set_(w0)
-    train_steps(task, model, flat, [np.arange(n)], cfg_prox, CPU, anchor=anchor)
+    prox = FedProx(FedProxArgs(mu=2.0), None)
+    ctx = ClientContext(client=0, round=1, seed=0, global_weights=anchor, lr=cfg.lr, num_examples=n, num_batches=1,
+                        state={})
+    train_steps(task, model, flat, [np.arange(n)], cfg, CPU, correction=lambda w: prox.step_correction(ctx, w))
     prox = flat.get()
     # extra step = -lr * mu * (w0 - anchor) = 0.1 * 2 * 0.01 = 0.002 on every coordinate
     assert torch.allclose(prox - plain, torch.full_like(w0, 0.002), atol=1e-6)

@@ -1,1 +1,2 @@
-"""FL core: client update, server strategies, client sampling, in-process simulation, centralized baseline."""
+"""FL core: client update, server optimizers, client sampling and selection, the round loop (which runs an algorithm
+from fednlp_bench/algorithms), distributed backend, checkpoints, client state, attacks, centralized baseline."""

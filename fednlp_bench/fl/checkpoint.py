@@ -1,4 +1,5 @@
-"""Round checkpoints: global model, server optimizer state, RNG states and the curve, written atomically.
+"""Round checkpoints: global model, the algorithm's server state, RNG states and the curve, written atomically.
+An algorithm with per-client state adds one shard per rank beside them (fl/client_state.py), named in checkpoint.pt.
 
 One run keeps one checkpoint (the latest), `checkpoint.pt` plus a small `checkpoint.json` that says which
 round it holds. A SIGKILL while writing leaves the previous pair intact: each file is written to a temp
@@ -40,6 +41,7 @@ class Checkpoint:
     wall_time_s: float = 0.0
     rng: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] | None = None  # the settings behind `key`, kept readable in checkpoint.json
+    client_shards: dict[str, int] | None = None  # {"round", "world"}: the per-client state shards it goes with
 
 
 def rng_states() -> dict[str, Any]:
@@ -86,6 +88,59 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+_SAFE_LEAVES = (torch.Tensor, int, float, str, bool, type(None))
+
+
+def unsafe_part(obj: Any, where: str = "state") -> str | None:
+    """Where `obj` holds something other than tensors, numbers, strings, None, lists, tuples and dicts (what a
+    weights_only load accepts), e.g. "state['m'] is a MyThing"; None when it is all safe."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)):
+                return f"{where} has a key of type {type(k).__name__}"
+            found = unsafe_part(v, f"{where}[{k!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            found = unsafe_part(v, f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    if isinstance(obj, (*_SAFE_LEAVES, np.generic, np.ndarray)):
+        return None
+    return f"{where} is a {type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def save_payload(path: Path, payload: dict[str, Any]) -> None:
+    """Write a dict of safe values (unsafe_part) atomically with torch.save; a UserError when it cannot."""
+    bad = unsafe_part(payload)
+    if bad:
+        raise UserError(f"cannot checkpoint the algorithm's state: {bad}",
+                        "keep state_dict() and ClientContext.state to tensors, numbers, strings, lists and dicts")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic(path, lambda p: torch.save(_plain(payload), p))
+    except OSError as exc:
+        raise UserError(f"cannot write the checkpoint to {path.parent} ({exc.strerror or exc})",
+                        "pass --checkpoint-dir with a folder you can write to, on a disk with room") from None
+
+
+def load_payload(path: Path) -> dict[str, Any]:
+    """Read a file written by save_payload (weights_only: a crafted file cannot run code)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"checkpoint file {path} is missing", f"delete {path.parent} to start the run again") from None
+    except Exception:  # noqa: BLE001 - any unreadable file is the same user problem
+        raise UserError(f"checkpoint file {path} cannot be read safely (it is corrupt or holds more than tensors "
+                        "and numbers)", f"delete {path.parent} to start the run again") from None
+    if not isinstance(payload, dict):
+        raise UserError(f"checkpoint file {path} is not a checkpoint", f"delete {path.parent} to start again")
+    return payload
+
+
 def _atomic(path: Path, write) -> None:
     """Write through a temp file (`.<name>.tmp<pid>`) renamed into place; on failure the temp file is removed."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -102,9 +157,15 @@ def _atomic(path: Path, write) -> None:
 def save_checkpoint(folder: Path, ckpt: Checkpoint) -> Path:
     """Write the checkpoint (weights on CPU) and its JSON summary; return the .pt path."""
     pt = folder / "checkpoint.pt"
+    bad = unsafe_part(ckpt.server_state, "state_dict()")
+    if bad:
+        raise UserError(f"cannot checkpoint the algorithm's server state: {bad}",
+                        "keep state_dict() to tensors, numbers, strings, lists and dicts")
     payload = _plain({"format": FORMAT_VERSION, "round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key,
                       "global_weights": ckpt.global_weights.detach().cpu(), "server_state": ckpt.server_state,
                       "curve": ckpt.curve, "wall_time_s": ckpt.wall_time_s, "rng": ckpt.rng})
+    if ckpt.client_shards is not None:
+        payload["client_shards"] = dict(ckpt.client_shards)
     summary = {"round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key, "file": pt.name,
                "num_parameters": int(ckpt.global_weights.numel()), "settings": ckpt.settings}
     try:
@@ -156,7 +217,8 @@ def load_checkpoint(folder: Path, key: str, settings: dict[str, Any] | None = No
     try:
         return Checkpoint(round=payload["round"], rounds=payload["rounds"], key=payload["key"],
                           global_weights=payload["global_weights"], server_state=payload["server_state"],
-                          curve=payload["curve"], wall_time_s=payload["wall_time_s"], rng=payload.get("rng", {}))
+                          curve=payload["curve"], wall_time_s=payload["wall_time_s"], rng=payload.get("rng", {}),
+                          client_shards=payload.get("client_shards"))
     except KeyError:
         raise unreadable from None
 

@@ -1,8 +1,9 @@
-"""Client update: E local epochs of SGD/AdamW on the client's ids, plain or proximal objective."""
+"""Client update: E local epochs of SGD/AdamW on the client's ids, with the algorithm's client hooks."""
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -11,6 +12,9 @@ from ..tasks.base import Task
 from . import dp_sgd
 from .ghost_clipping import make_engine
 from .params import FlatParams
+
+if TYPE_CHECKING:
+    from ..algorithms.base import Algorithm, ClientContext
 
 
 @dataclass
@@ -21,7 +25,6 @@ class ClientConfig:
     lr: float = 0.1
     local_epochs: int = 1
     batch_size: int = 32
-    mu: float = 0.0  # FedProx proximal weight; 0 = plain FedAvg objective
     weight_decay: float = 0.0
     max_grad_norm: float | None = None
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward pass; meant for GPUs)
@@ -61,6 +64,15 @@ def batch_order(ids: np.ndarray, batch_size: int, epochs: int, rng: np.random.Ge
     return batches
 
 
+def add_to_grads(flat: FlatParams, vector: torch.Tensor) -> None:
+    """Add a flat vector to the trainable parameters' gradients (a parameter without a gradient gets its slice)."""
+    for p, part in zip(flat.params, flat.split(vector)):
+        if p.grad is None:
+            p.grad = part.detach().clone()
+        else:
+            p.grad.add_(part)
+
+
 def train_steps(
     task: Task,
     model: torch.nn.Module,
@@ -68,22 +80,20 @@ def train_steps(
     batches: list[np.ndarray],
     cfg: ClientConfig,
     device: torch.device,
-    anchor: torch.Tensor | None = None,
+    correction: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
     seed: int = 0,
+    grad_correction: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
 ) -> float:
-    """Run one optimizer step per batch; with `anchor` and mu > 0 also take the proximal step lr*mu*(w - anchor).
+    """Run one optimizer step per batch; returns the mean training loss.
 
-    The proximal step is decoupled from the optimizer (like AdamW's weight decay): it is computed at the weights
-    before the step and subtracted after it. For SGD this is exactly FedProx's gradient mu*(w - anchor) added to the
-    loss gradient. For AdamW it keeps the pull proportional to the distance: added to the gradient, Adam's
-    per-coordinate normalisation blew mu*(w - anchor) up to full lr-sized steps wherever the loss gradient was
-    small, and the tiny model never left its initial plateau (demo: FedProx stayed at chance even with mu 0.001).
-
+    An algorithm's corrections, both computed at the weights before the step (None: none that step):
+    `grad_correction(w)` is added to the gradient before the optimizer step (after clipping and DP-SGD noise, which
+    concern the data's gradient), e.g. SCAFFOLD's c - c_i; `correction(w)` is subtracted from the weights after the
+    step, decoupled from the optimizer, e.g. FedProx's lr*mu*(w - w_global).
     With `cfg.dp_sgd_clip` each step's gradient is the DP-SGD one (fl/dp_sgd.py), its noise seeded by (seed, step).
     """
     model.train()
     opt = make_optimizer(flat.params, cfg)
-    proximal = anchor is not None and cfg.mu > 0
     private = None
     if cfg.dp_sgd_clip is not None:
         dp_sgd.check_family(task)
@@ -102,11 +112,17 @@ def train_steps(
             loss.backward()
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(flat.params, cfg.max_grad_norm)
-        if proximal:
+        if grad_correction is not None:
             with torch.no_grad():
-                pull = (flat.flat - anchor).mul_(cfg.lr * cfg.mu)
+                extra = grad_correction(flat.flat)
+                if extra is not None:
+                    add_to_grads(flat, extra)
+        pull = None
+        if correction is not None:
+            with torch.no_grad():
+                pull = correction(flat.flat)
         opt.step()
-        if proximal:
+        if pull is not None:
             with torch.no_grad():
                 flat.flat.sub_(pull)
         total += float(loss.detach())
@@ -122,12 +138,26 @@ def client_update(
     cfg: ClientConfig,
     device: torch.device,
     seed: int,
+    algorithm: "Algorithm | None" = None,
+    ctx: "ClientContext | None" = None,
 ) -> ClientResult:
-    """Load the global weights in place, train locally, return the delta (global - local)."""
+    """Load the global weights in place, train locally, return the delta (global - local).
+
+    With an `algorithm` (and its `ctx` for this client), its client_begin runs before the first step and its
+    gradient_correction and step_correction in every step; client_end is the caller's (it may change the delta
+    first: attacks, DP).
+    """
     flat.set_(global_weights)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     batches = batch_order(ids, cfg.batch_size, cfg.local_epochs, rng)
-    loss = train_steps(task, model, flat, batches, cfg, device, anchor=global_weights, seed=seed)
+    correction = grad_correction = None
+    if algorithm is not None:
+        ctx.num_batches = len(batches)
+        algorithm.client_begin(ctx)
+        correction = lambda w: algorithm.step_correction(ctx, w)  # noqa: E731
+        grad_correction = lambda w: algorithm.gradient_correction(ctx, w)  # noqa: E731
+    loss = train_steps(task, model, flat, batches, cfg, device, correction=correction, seed=seed,
+                       grad_correction=grad_correction)
     delta = global_weights - flat.flat.detach()
     return ClientResult(delta, len(ids), len(batches), loss)

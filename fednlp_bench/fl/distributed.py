@@ -5,9 +5,10 @@ Launch with torchrun (one process per GPU, or several CPU processes with gloo):
     torchrun --nproc-per-node 2 -m fednlp_bench.cli run --task demo --backend distributed
 
 Every rank builds the same task, partition and initial model from the config, trains clients
-chosen[rank::world] of each round, and all_reduces the weighted delta sum, the weight sum, the loss sum
-and a stop flag. Every rank then takes the same server step, so all ranks hold the same global model;
-rank 0 evaluates, checkpoints and writes the result.
+chosen[rank::world] of each round (client c on rank c % world when the algorithm keeps per-client state), and
+all_reduces the algorithm's float64 sums, the loss sum and a stop flag; an algorithm that needs every client's
+update gets them by all_gather, sorted by client id. Every rank then takes the same server step, so all ranks hold
+the same global model; rank 0 evaluates, checkpoints and writes the result.
 """
 from __future__ import annotations
 
@@ -35,9 +36,35 @@ class RankInfo:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def my_clients(self, chosen: np.ndarray) -> np.ndarray:
-        """This rank's share of the round's clients (round-robin over the sorted ids)."""
+    def my_clients(self, chosen: np.ndarray, pinned: bool = False) -> np.ndarray:
+        """This rank's share of the round's clients: round-robin over the sorted ids, or with `pinned` the clients
+        c with c % world == rank (a client with state always trains where its state is)."""
+        if pinned:
+            return chosen[chosen % self.world == self.rank]
         return chosen[self.rank :: self.world]
+
+    def gather_rows(self, ids: torch.Tensor, rows: torch.Tensor, values: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every rank's (ids [n], rows [n, P], values [n]) joined and sorted by id: the same on every rank, whatever
+        the split of the ids over ranks. Ranks pad to the largest n (id -1) for all_gather."""
+        if self.distributed:
+            count = torch.tensor([ids.numel()], dtype=torch.int64, device=rows.device)
+            dist.all_reduce(count, op=dist.ReduceOp.MAX)
+            n = int(count.item())
+            pad = n - ids.numel()
+            ids = torch.cat([ids, torch.full((pad,), -1, dtype=ids.dtype, device=ids.device)])
+            rows = torch.cat([rows, rows.new_zeros((pad, rows.shape[1]))])
+            values = torch.cat([values, values.new_zeros(pad)])
+            parts = []
+            for t in (ids, rows, values):
+                out = [torch.empty_like(t) for _ in range(self.world)]
+                dist.all_gather(out, t.contiguous())
+                parts.append(torch.cat(out))
+            ids, rows, values = parts
+            keep = ids >= 0
+            ids, rows, values = ids[keep], rows[keep], values[keep]
+        order = torch.argsort(ids, stable=True)
+        return ids[order], rows[order], values[order]
 
     def reduce_sum(self, *tensors: torch.Tensor) -> None:
         """Sum each tensor over all ranks, in place (nothing to do in one process)."""

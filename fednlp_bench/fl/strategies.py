@@ -1,4 +1,5 @@
-"""Server strategies: FedAvg (weighted mean) and FedOpt (a server optimizer on the pseudo-gradient)."""
+"""Server update rules on the mean pseudo-gradient: FedAvg's plain step and FedOpt's server optimizers (torch's SGD,
+Adam, Adagrad and Yogi). The algorithms in fednlp_bench/algorithms use them (fedopt.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -14,7 +14,8 @@ import math
 import re
 from typing import Any
 
-from ..config import ALGORITHMS, PARTITIONS
+from ..algorithms.registry import BUILTIN
+from ..config import PARTITIONS
 from ..errors import UserError
 
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
@@ -33,6 +34,7 @@ CLIENT_STATS = ("mean", "std", "min", "p10", "median", "max")
 DP_LEVELS = ("client", "example")
 DEFAULT_SUBMITTER = "fednlp-bench"
 SAME_BUDGET_METHOD = "centralized (same budget)"  # a centralized run with a fixed budget, not the converged one
+PLUGIN_PREFIX = "plugin("  # method names of runs of algorithms that are not built in start with it, and only theirs
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TOP_KEYS: dict[str, tuple[type, ...]] = {
@@ -215,8 +217,8 @@ def validate_result(record: Any) -> list[str]:
     if config["seed"] != record["seed"]:
         problems.append(f"config.seed {config['seed']} != seed {record['seed']}")
     algorithm = config["algorithm"]
-    if federated and algorithm not in ALGORITHMS:
-        problems.append(f"config.algorithm '{algorithm}' is not a federated algorithm ({', '.join(ALGORITHMS)})")
+    if federated:
+        problems += _algorithm_problems(record)
     if not federated and algorithm != "centralized":
         problems.append(f"config.algorithm '{algorithm}' does not match kind centralized (expected 'centralized')")
     if config["clients"] < 1 or config["clients_per_round"] < 1 or config["rounds"] < 1:
@@ -245,6 +247,55 @@ def validate_result(record: Any) -> list[str]:
             problems.append(f"partition.seed {part['seed']} != {what} {expected}")
     if not problems:
         problems += _consistency_problems(record)
+    return problems
+
+
+def builtin_class(name: str) -> str:
+    """The qualified class name of a built-in algorithm ("fednlp_bench.algorithms.fedavg.FedAvg")."""
+    return BUILTIN[name].replace(":", ".")
+
+
+def is_plugin_run(result: dict[str, Any]) -> bool:
+    """Whether a federated result was made by an algorithm that is not built in (read from the record only: nothing
+    the record names is imported)."""
+    cfg = result.get("config") if isinstance(result.get("config"), dict) else {}
+    return result.get("kind") == "federated" and cfg.get("algorithm") not in BUILTIN
+
+
+def _algorithm_problems(record: dict[str, Any]) -> list[str]:
+    """config.algorithm and the "algorithm" block agree: a built-in name is the built-in class (a plug-in cannot pass
+    for one); a plug-in run records its class, version or source hash and arguments. Results written before the
+    Algorithm API have no block and name a built-in."""
+    name = record["config"]["algorithm"]
+    block = record.get("algorithm")
+    if name == "centralized":
+        return ["config.algorithm 'centralized' is not a federated algorithm (expected kind centralized)"]
+    if block is None:
+        return [] if name in BUILTIN else [f"config.algorithm '{name}' is not a federated algorithm: no built-in "
+                                           f"({', '.join(BUILTIN)}), and the result has no 'algorithm' block naming "
+                                           "its class"]
+    if not isinstance(block, dict):
+        return [f"'algorithm' must be an object (got {type(block).__name__})"]
+    problems = []
+    for key, types in (("spec", (str,)), ("class", (str,)), ("builtin", (bool,)), ("args", (dict,)),
+                       ("upload_vectors", (int,)), ("api_version", (int,))):
+        if not _is(block.get(key), types):
+            problems.append(f"algorithm.{key} must be {_type_name(types)} (got {block.get(key)!r})")
+    if problems:
+        return problems
+    if block["spec"] != name:
+        problems.append(f"algorithm.spec '{block['spec']}' != config.algorithm '{name}'")
+    if name in BUILTIN:
+        if not block["builtin"] or block["class"] != builtin_class(name):
+            problems.append(f"config.algorithm '{name}' is a built-in name, but the run's class is "
+                            f"'{block['class']}', not the built-in {builtin_class(name)}")
+    elif block["builtin"]:
+        problems.append(f"algorithm.builtin is true for '{name}', which is not a built-in algorithm")
+    elif not (_is(block.get("version"), (str,)) or _HEX64.fullmatch(str(block.get("source_sha256")))):
+        problems.append("a plug-in run records its distribution's version or its source file's sha256 "
+                        "(algorithm.version / algorithm.source_sha256)")
+    if block["upload_vectors"] < 1:
+        problems.append("algorithm.upload_vectors must be >= 1")
     return problems
 
 
@@ -289,9 +340,10 @@ def _consistency_problems(record: dict[str, Any]) -> list[str]:
         elif any(b < a for a, b in zip(times, times[1:])) or (times and times[-1] > wall + 1e-6):
             problems.append("the curve's wall times go backwards or past the run's wall_time_s")
     upload, params = record["upload_bytes_per_client_per_round"], record["num_parameters"]
-    if federated and upload != 4 * params:
-        problems.append(f"upload_bytes_per_client_per_round {upload} is not the {4 * params} bytes of "
-                        f"{params} float32 parameters")
+    vectors = (record.get("algorithm") or {}).get("upload_vectors", 1) if federated else 0
+    if federated and upload != 4 * params * vectors:
+        problems.append(f"upload_bytes_per_client_per_round {upload} is not the {4 * params * vectors} bytes of "
+                        f"{vectors} x {params} float32 parameters")
     if not federated and upload != 0:
         problems.append("a centralized run uploads nothing (upload_bytes_per_client_per_round must be 0)")
     if params < 1:
@@ -315,14 +367,17 @@ def default_profile(result: dict[str, Any]) -> str:
 
 
 METHOD_NAME_FORMAT = """\
-<algorithm>[+<selection>][+continual(A=<rounds>[,cap=<examples>])][+dp-client(z=<z>,S=<clip>)][+dp-example(z=<z>,C=<clip>)]
-  algorithm: config.algorithm (fedavg, fedprox, fedopt); centralized for the converged centralized reference
+<algorithm>[(<arg>=<value>,...)][+<selection>][+continual(A=<rounds>[,cap=<examples>])][+dp-client(z=<z>,S=<clip>)][+dp-example(z=<z>,C=<clip>)][+attack(<kind>,f=<fraction>,s=<scale>)]
+  algorithm: config.algorithm for a built-in (fedavg, fedprox, fedopt, scaffold, ...), plugin(<spec>) for any other
+             (a plug-in's entry-point name or module.Class); centralized for the converged centralized reference
              (early stopping), "centralized (same budget)" for a centralized run with a fixed number of passes
+  args: the algorithm's arguments that differ from their defaults (config.algorithm_args), sorted by name
   selection: activity, or power_of_choice(d=<candidates>) (d defaults to 2 x clients per round, at most the clients);
              uniform, the default, adds nothing
   continual: --continual-rounds A and --storage-cap (",cap=..." only when set)
   dp-client: client-level DP-FedAvg, noise multiplier z (--dp-noise-multiplier) and update clip S (--dp-clip)
   dp-example: example-level DP-SGD, noise multiplier z (--dp-sgd-noise-multiplier) and per-example clip C (--dp-sgd-clip)
+  attack: simulated attacking clients (--attack, --attack-fraction, --attack-scale; the scale as the run used it)
   numbers as Python writes them (1.0, 0.3, 8); a run with every default setting is named by its algorithm alone"""
 
 
@@ -376,6 +431,12 @@ def run_settings(result: dict[str, Any]) -> dict[str, Any]:
         if dp is not None:
             levels.append(level)
             tags.append(f"dp-{level}(z={_number(dp[0])},{clip_name}={_number(dp[1])})")
+    attack = result.get("attack") if isinstance(result.get("attack"), dict) else {}
+    if cfg.get("attack") or attack:
+        kind = attack.get("kind", cfg.get("attack"))
+        fraction = attack.get("fraction", cfg.get("attack_fraction"))
+        scale = attack.get("scale", cfg.get("attack_scale"))
+        tags.append(f"attack({kind},f={_number(fraction)},s={_number(scale)})")
     eps = privacy.get("epsilon", math.nan)
     if eps is None:  # result files write an infinite epsilon (noise multiplier 0: no guarantee) as null
         eps = math.inf
@@ -396,7 +457,12 @@ def default_method(result: dict[str, Any]) -> str:
         converged = (result.get("config") or {}).get("max_epochs") is not None
         base = "centralized" if converged else SAME_BUDGET_METHOD
     else:
-        base = str((result.get("config") or {}).get("algorithm"))
+        cfg = result.get("config") or {}
+        name = str(cfg.get("algorithm"))
+        base = name if name in BUILTIN else f"{PLUGIN_PREFIX}{name.replace(':', '.')})"
+        args = cfg.get("algorithm_args") if isinstance(cfg.get("algorithm_args"), dict) else {}
+        if args:
+            base += "(" + ",".join(f"{k}={_number(args[k])}" for k in sorted(args)) + ")"
     return "+".join([base, *run_settings(result)["tags"]])
 
 

@@ -125,13 +125,21 @@ def check_submission(meta: dict[str, Any], result: dict[str, Any], where: str, r
     result, its shown text, the metadata and its track (official: exactly what reproduction plans; community: a
     free method on a partition that is what it claims). Returns the metadata with `canonical` set."""
     from .official import official_problems, partition_status
-    from .schema import check_result
+    from .schema import PLUGIN_PREFIX, check_result, is_plugin_run
 
     check_result(result, where)
     text = result_text_problems(result)
     if text:
         raise UserError(f"{where}: {text[0]}", "submit the result as fednlp-bench wrote it")
     meta = check_meta(meta, result, where)
+    plugin_name = meta["method"].startswith(PLUGIN_PREFIX)
+    if is_plugin_run(result) and not plugin_name:
+        raise UserError(f"{where}: a run of the plug-in algorithm '{result['config']['algorithm']}' is named "
+                        f"'{meta['method']}'; plug-in rows are kept apart from the built-in ones",
+                        f"name it {PLUGIN_PREFIX}...) (the default method name does)")
+    if plugin_name and not is_plugin_run(result):
+        raise UserError(f"{where}: the method '{meta['method']}' is a plug-in's name, but the run is of the built-in "
+                        f"'{result['config'].get('algorithm')}'", "leave out --method or choose another name")
     clash = _method_clash(meta["method"], methods)
     if clash:
         raise UserError(f"the method '{meta['method']}' reads as the method '{clash}' on the board",

@@ -2,7 +2,8 @@
 seeds: the board's default) and `full` (FedNLP's settings, for GPUs).
 
 A card's `profiles:` block holds, per profile, settings shared by every run of the task, the seeds and the
-partitions a reproduction runs, and a block per algorithm (`centralized`, `fedavg`, `fedprox`, `fedopt`):
+partitions a reproduction runs, and a block per algorithm (`centralized` or any built-in: `fedavg`, `fedprox`, `fedopt`,
+`scaffold`, ...; an algorithm's arguments go in its block as `algorithm_args: {name: value}`):
 
     profiles:
       smoke:
@@ -25,12 +26,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..config import CLIENT_OPTIMIZERS, SERVER_OPTIMIZERS
+from ..config import ALGORITHMS, CLIENT_OPTIMIZERS, SERVER_OPTIMIZERS
 from ..config import PROFILES as PROFILE_NAMES
 from ..errors import UserError
 from .spec import TaskSpec
 
-RUN_ALGORITHMS = ("centralized", "fedavg", "fedprox", "fedopt")
+RUN_ALGORITHMS = ("centralized", *ALGORITHMS)  # algorithm blocks a profile may hold: the built-ins
 
 # Settings a profile (or one of its algorithm blocks) may give, by type; all are RunConfig fields.
 INT_SETTINGS = ("rounds", "clients", "clients_per_round", "local_epochs", "batch_size", "max_length", "max_train",
@@ -39,7 +40,8 @@ INT_SETTINGS = ("rounds", "clients", "clients_per_round", "local_epochs", "batch
 FLOAT_SETTINGS = ("client_lr", "server_lr", "server_momentum", "mu", "epochs", "dropout", "validation_fraction")
 TEXT_SETTINGS = ("model", "source_prefix", "local_train", "local_test")
 CHOICE_SETTINGS = {"client_optimizer": CLIENT_OPTIMIZERS, "server_optimizer": SERVER_OPTIMIZERS}
-SETTINGS = INT_SETTINGS + FLOAT_SETTINGS + TEXT_SETTINGS + tuple(CHOICE_SETTINGS)
+MAPPING_SETTINGS = ("algorithm_args",)  # e.g. feddyn: {algorithm_args: {alpha: 0.01}}; typed when a run starts
+SETTINGS = INT_SETTINGS + FLOAT_SETTINGS + TEXT_SETTINGS + tuple(CHOICE_SETTINGS) + MAPPING_SETTINGS
 PLAN_KEYS = ("seeds", "partitions", "notes")
 
 DEFAULT_SEEDS = {"smoke": [1, 2], "standard": [1, 2, 3], "full": [1, 2, 3]}
@@ -88,6 +90,15 @@ def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, An
             out[k] = card.string(v, full)
         elif k in CHOICE_SETTINGS:
             out[k] = card.choice(v, full, CHOICE_SETTINGS[k])
+        elif k in MAPPING_SETTINGS:
+            if allow_plan:
+                raise card.fail(full, "an algorithm's arguments belong to that algorithm's block",
+                                f"move it under {key}.<algorithm>, e.g. {key}.feddyn.{k}")
+            if not isinstance(v, dict) or not all(isinstance(a, str) and isinstance(b, (int, float, str, bool))
+                                                  for a, b in v.items()):
+                raise card.fail(full, f"expected a mapping of argument names to numbers or text, got {v!r}",
+                                f"write {full}: {{alpha: 0.01}}")
+            out[k] = dict(v)
         elif k == "seeds":
             if (not isinstance(v, list) or not v or len(set(v)) != len(v)
                     or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v)):

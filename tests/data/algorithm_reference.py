@@ -1,0 +1,88 @@
+"""The stored reference of FedAvg, FedProx and FedOpt, made before they moved onto the Algorithm API.
+
+`python tests/data/algorithm_reference.py` (OMP_NUM_THREADS=1) recomputes every case and writes
+algorithm_reference.json beside this file: the sha256 of each case's final flat weights (float32 bytes). The file
+was written by the code of commit d95a786 (before fednlp_bench/algorithms existed); tests/test_algorithms_reference.py
+recomputes the cases with the current code and asserts the same hashes, bit for bit. A case is a small in-process run
+(tiny model, demo data, 5 clients of unequal sizes, 3 per round, 2 rounds) through `run_federated`. Since then only
+FedProx's mu moved (from ClientConfig.mu to FLConfig.algorithm_args, FedProx's argument); the settings are the same.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+STORED = HERE / "algorithm_reference.json"
+
+# name: (algorithm, client optimizer, client lr, mu, server optimizer, server lr, server momentum, weighting, dp)
+CASES = {
+    "fedavg-sgd": ("fedavg", "sgd", 0.3, 0.0, "sgd", 1.0, 0.0, "examples", None),
+    "fedavg-adamw-batches": ("fedavg", "adamw", 2e-3, 0.0, "sgd", 1.0, 0.0, "batches", None),
+    "fedavg-uniform": ("fedavg", "sgd", 0.3, 0.0, "sgd", 1.0, 0.0, "uniform", None),
+    "fedprox-sgd": ("fedprox", "sgd", 0.3, 0.5, "sgd", 1.0, 0.0, "examples", None),
+    "fedprox-adamw": ("fedprox", "adamw", 2e-3, 10.0, "sgd", 1.0, 0.0, "examples", None),
+    "fedopt-sgd-momentum": ("fedopt", "adamw", 2e-3, 0.0, "sgd", 1.0, 0.9, "examples", None),
+    "fedopt-adam": ("fedopt", "adamw", 2e-3, 0.0, "adam", 0.01, 0.0, "examples", None),
+    "fedopt-yogi": ("fedopt", "adamw", 2e-3, 0.0, "yogi", 0.01, 0.0, "examples", None),
+    "fedopt-adagrad": ("fedopt", "adamw", 2e-3, 0.0, "adagrad", 0.01, 0.0, "examples", None),
+    "fedavg-dp-client": ("fedavg", "sgd", 0.3, 0.0, "sgd", 1.0, 0.0, "examples", (0.5, 0.3)),
+}
+
+
+def make_task(cache_dir: Path):
+    from fednlp_bench.data import demo_dataset
+    from fednlp_bench.tasks import TextClassificationTask
+
+    data = demo_dataset(num_train=240, num_test=60, seed=3)
+    return TextClassificationTask(data, model="tiny", max_length=32, cache_dir=cache_dir)
+
+
+def run_case(task, name: str) -> torch.Tensor:
+    """The final global weights of one case (one BLAS thread, so the kernels are the same on every machine)."""
+    from fednlp_bench.fl.client import ClientConfig
+    from fednlp_bench.fl.privacy import ClientDP
+    from fednlp_bench.fl.simulation import FLConfig, run_federated
+    from fednlp_bench.fl.strategies import ServerConfig
+    from fednlp_bench.partition import make_partition
+
+    algorithm, opt, lr, mu, s_opt, s_lr, s_mom, weighting, dp = CASES[name]
+    parts = make_partition("quantity", task.skew_labels("train"), 5, seed=1, beta=2.0)  # unequal sizes
+    cfg = FLConfig(algorithm=algorithm, rounds=2, clients_per_round=3,
+                   client=ClientConfig(optimizer=opt, lr=lr, local_epochs=1, batch_size=16),
+                   algorithm_args={"mu": mu} if algorithm == "fedprox" else {},
+                   server=ServerConfig(optimizer=s_opt, lr=s_lr, momentum=s_mom), weighting=weighting,
+                   eval_every=2, seed=11, progress=False, dp=ClientDP(*dp) if dp else None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_federated(task, parts, cfg, torch.device("cpu")).weights
+    finally:
+        torch.set_num_threads(threads)
+
+
+def digest(weights: torch.Tensor) -> str:
+    return hashlib.sha256(weights.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def main() -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        task = make_task(Path(tmp))
+        cases = {}
+        for name in CASES:
+            w = run_case(task, name)
+            cases[name] = {"sha256": digest(w), "numel": int(w.numel())}
+            print(name, cases[name]["sha256"][:16], file=sys.stderr)
+    STORED.write_text(json.dumps({"torch": torch.__version__, "numpy": np.__version__, "cases": cases},
+                                 indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
