@@ -40,6 +40,10 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", default=S, help="folder with a local copy of the task's files (else FEDNLP_DATA_DIR/<task>, else the hub)")
     g.add_argument("--train-file", default=S, help="your own training file (csv, tsv, jsonl, json; CoNLL for tagging; SQuAD json for QA)")
     g.add_argument("--test-file", default=S, help="your own test file; without it 20%% of the training file is held out (seeded)")
+    g.add_argument("--local-train", default=S, metavar="NAME",
+                   help="another training file of the task's local folder than the card's (a file name; needs --data-dir "
+                        "or FEDNLP_DATA_DIR), e.g. squad's train-subset.json")
+    g.add_argument("--local-test", default=S, metavar="NAME", help="another test file of the task's local folder")
     g.add_argument("--text-column", dest="text_columns", action="append", default=S,
                    help="text column (repeat to join several, e.g. title and description)")
     g.add_argument("--label-column", "--target-column", dest="label_column", default=S,
