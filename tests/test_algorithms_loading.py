@@ -299,3 +299,14 @@ def test_reading_a_plugin_result_never_imports_the_plugin(plugin_result, tmp_pat
     assert doc["submission"]["method"].startswith("plugin(trap_plugin_mod.MyAlgo)")
     assert len(aggregate([doc])) == 1
     assert not marker.exists()
+
+
+def test_a_resume_mismatch_names_the_algorithm_argument_flag(tmp_path):
+    """The checkpoint's settings differ in algorithm_args: the message names the flag a user types."""
+    import json
+
+    from fednlp_bench.fl.checkpoint import settings_difference
+
+    (tmp_path / "checkpoint.json").write_text(json.dumps({"settings": {"algorithm_args": {"mu": 1.0}}}))
+    text = settings_difference(tmp_path, {"algorithm_args": {"mu": 2.0}})
+    assert text.startswith("--algorithm-arg ") and "--algorithm-args" not in text

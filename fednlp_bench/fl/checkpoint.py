@@ -190,7 +190,8 @@ def settings_difference(folder: Path, settings: dict[str, Any], most: int = 3) -
         return ""
     ours = json.loads(json.dumps(settings, default=str))  # as checkpoint.json holds them (tuples as lists)
     names = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
-    shown = [f"--{k.replace('_', '-')} {theirs.get(k)} there, {ours.get(k)} here" for k in names[:most]]
+    flag = {"algorithm_args": "algorithm-arg", "text_columns": "text-column"}  # flags named unlike their setting
+    shown = [f"--{flag.get(k, k.replace('_', '-'))} {theirs.get(k)} there, {ours.get(k)} here" for k in names[:most]]
     return "; ".join(shown) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
