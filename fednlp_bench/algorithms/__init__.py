@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["API_VERSION", "Algorithm", "AlgorithmError", "ClientContext", "ClientUpdates", "Contribution", "RunInfo",
-           "ServerRound"]
+__all__ = ["API_VERSION", "Algorithm", "AlgorithmError", "ClientContext", "ClientUpdates", "Contribution",
+           "GatheredAggregator", "RunInfo", "ServerRound"]
 
 
 def __getattr__(name: str) -> Any:

@@ -191,3 +191,15 @@ class Algorithm:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what state_dict() returned (after a resume)."""
+
+
+class GatheredAggregator(Algorithm):
+    """Base of the aggregators that read every client's update (median, trimmed mean, Krum) instead of sums:
+    clients upload only their delta, and `aggregate` gets them all in `ServerRound.updates`."""
+
+    vectors = ()
+    scalars = ()
+    gather_updates = True
+
+    def client_end(self, ctx, delta) -> Contribution:  # the server reads the updates themselves
+        return Contribution()

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import torch
 
-from .base import Algorithm, AlgorithmError, Contribution, ServerRound
+from .base import AlgorithmError, GatheredAggregator, ServerRound
 from .coordinates import BLOCK
 
 
@@ -47,12 +47,9 @@ def krum_scores(x: torch.Tensor, byzantine: int) -> torch.Tensor:
     return torch.sort(d2, dim=1).values[:, :m].sum(dim=1) if k > 1 else torch.zeros(1, dtype=torch.float64)
 
 
-class Krum(Algorithm):
+class Krum(GatheredAggregator):
     name = "krum"
     Args = KrumArgs
-    vectors = ()
-    scalars = ()
-    gather_updates = True
     multi: ClassVar[bool] = False  # the default `keep`: 1 (Krum) or K - f (Multi-Krum)
 
     def keep(self, k: int) -> int:
@@ -68,9 +65,6 @@ class Krum(Algorithm):
                                  "more, or a smaller --algorithm-arg byzantine")
         if self.args.keep is not None and self.args.keep > k:
             raise AlgorithmError(f"keep {self.args.keep} is more than the {k} clients per round; pass a smaller keep")
-
-    def client_end(self, ctx, delta) -> Contribution:  # the server reads the updates themselves
-        return Contribution()
 
     def aggregate(self, rnd: ServerRound) -> torch.Tensor:
         ups = rnd.updates

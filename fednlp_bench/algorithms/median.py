@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from .base import Algorithm, Contribution, ServerRound
+from .base import GatheredAggregator, ServerRound
 from .coordinates import by_column_blocks
 
 
-class FedMedian(Algorithm):
+class FedMedian(GatheredAggregator):
     name = "median"
-    vectors = ()
-    scalars = ()
-    gather_updates = True
     uses_weighting = False
-
-    def client_end(self, ctx, delta) -> Contribution:  # the server reads the updates themselves
-        return Contribution()
 
     def aggregate(self, rnd: ServerRound) -> torch.Tensor:
         k = rnd.updates.deltas.shape[0]

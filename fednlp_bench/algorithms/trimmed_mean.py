@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Algorithm, Contribution, ServerRound
+from .base import GatheredAggregator, ServerRound
 from .coordinates import by_column_blocks
 
 
@@ -21,16 +21,10 @@ class TrimmedMeanArgs:
             raise ValueError(f"beta must lie in [0, 0.5) (got {self.beta})")
 
 
-class TrimmedMean(Algorithm):
+class TrimmedMean(GatheredAggregator):
     name = "trimmed_mean"
     Args = TrimmedMeanArgs
-    vectors = ()
-    scalars = ()
-    gather_updates = True
     uses_weighting = False
-
-    def client_end(self, ctx, delta) -> Contribution:  # the server reads the updates themselves
-        return Contribution()
 
     def aggregate(self, rnd: ServerRound) -> torch.Tensor:
         k = rnd.updates.deltas.shape[0]
