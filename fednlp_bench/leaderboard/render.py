@@ -84,8 +84,8 @@ PROVENANCE_COLUMNS = (
 ABOVE = "▲"  # a row better than its centralized reference by more than its interval
 NOT_CANONICAL = "†"
 
-LEGEND = ("mean ± 95% CI: the task's primary metric (fraction in [0, 1]) averaged over the n seeds, ± the half-width "
-          "of the 95% t-interval of that mean (t(0.975, n−1) · std / √n; — with a single seed). centralized: the "
+LEGEND = ("mean ± 95% CI: the task's primary metric (a fraction in [0, 1], or a perplexity) averaged over the n "
+          "seeds, ± the half-width of the 95% t-interval of that mean (t(0.975, n−1) · std / √n; — with a single seed). centralized: the "
           "reference, the same model trained on all the data — converged (early stopping on a held-out validation "
           "split, the test metric of the best epoch) where the profile has such a run, else the same-budget run "
           "(as many passes as the FL run); ratio = federated / centralized; gap = centralized − federated; rounds "
