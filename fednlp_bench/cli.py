@@ -348,8 +348,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         check_output_dir(args.output)  # before reading anything; creates nothing
         remove_stale_temp_files(Path(args.output))
         df = aggregate(load_results(args.paths), canonical_digests(args.recipes) if args.recipes else None)
-        cols = ["task", "partition", "method", "metric", "n_seeds", "mean", "std", "ci95", "centralized", "ratio",
-                "gap", "rounds_to_90", "client_p10"]
+        cols = ["task", "partition", "method", "metric", "n_seeds", "mean", "std", "ci95", "last20", "centralized",
+                "ratio", "gap", "rounds_to_90", "client_p10"]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         try:

@@ -15,7 +15,7 @@ from fednlp_bench.leaderboard.aggregate import (COLUMNS, aggregate, canonical_di
 from leaderboard_factory import DIGEST, make_record, with_change
 
 EXPECTED_COLUMNS = ["task", "family", "model", "profile", "partition", "partition_digest", "canonical", "method",
-                    "algorithm", "metric", "n_seeds", "mean", "std", "ci95", "centralized", "reference",
+                    "algorithm", "metric", "n_seeds", "mean", "std", "ci95", "last20", "last20_ci95", "centralized", "reference",
                     "above_reference", "ratio", "gap", "rounds_to_90",
                     "client_p10", "client_std", "upload_bytes_per_round", "submitter", "track",
                     "selection", "data", "dp", "epsilon", "mia_auc"]
@@ -253,6 +253,28 @@ def test_ci95_is_the_t_interval_of_the_seed_mean(table):
     assert math.isnan(row(table, method="fedprox")["ci95"])  # one seed: no interval
     central = row(table, method="centralized")
     assert central["ci95"] == pytest.approx(12.706205 * np.std([0.9, 1.0], ddof=1) / math.sqrt(2), rel=1e-6)
+
+
+def test_last20_averages_the_last_fifth_of_rounds_per_seed_then_over_seeds():
+    from fednlp_bench.leaderboard.aggregate import last_window_mean
+
+    # 10 rounds: the window is rounds 9 and 10 (> 0.8 x 10); an oscillating tail is averaged, the head ignored
+    curves = {1: [0.1] * 8 + [0.9, 0.5], 2: [0.2] * 8 + [0.6, 0.8], 3: [0.3] * 8 + [0.7, 0.7]}
+    recs = [make_record(seed=s, final=c[-1], curve=c, rounds=10) for s, c in curves.items()]
+    recs += [make_record("centralized", seed=s, final=0.8, rounds=10) for s in (1, 2)]
+    df = aggregate(recs, canonical={DIGEST})
+    fed = row(df, method="fedavg")
+    assert fed["mean"] == pytest.approx((0.5 + 0.8 + 0.7) / 3)  # the final evaluations
+    assert fed["last20"] == pytest.approx(0.7)  # per seed 0.7, 0.7, 0.7
+    assert fed["last20_ci95"] == pytest.approx(0.0, abs=1e-12)
+    assert fed["ratio"] == pytest.approx(fed["mean"] / 0.8)  # ratio and gap stay on the final metric
+    central = row(df, method="centralized")
+    assert math.isnan(central["last20"]) and math.isnan(central["last20_ci95"])  # the best epoch, not a window
+    # a curve evaluated every 5 rounds of 100: rounds 85..100 are the window, round 80 is not
+    curve = [{"round": r, "metrics": {"accuracy": 0.5 if r <= 80 else r / 100}} for r in range(5, 101, 5)]
+    assert last_window_mean(curve, "accuracy") == pytest.approx(np.mean([0.85, 0.9, 0.95, 1.0]))
+    assert last_window_mean(curve[:1], "accuracy") == pytest.approx(0.5)  # one point: itself
+    assert math.isnan(last_window_mean([], "accuracy"))
 
 
 def _flag_set(fed_finals, central_finals, central_kind=True):

@@ -23,7 +23,7 @@ import pytest
 from fednlp_bench.leaderboard.render import build_board
 
 COLUMNS = ["task", "family", "model", "profile", "partition", "partition_digest", "canonical", "method", "algorithm",
-           "metric", "n_seeds", "mean", "std", "ci95", "centralized", "reference", "above_reference", "ratio", "gap",
+           "metric", "n_seeds", "mean", "std", "ci95", "last20", "last20_ci95", "centralized", "reference", "above_reference", "ratio", "gap",
            "rounds_to_90", "client_p10", "client_std", "upload_bytes_per_round", "submitter"]
 HOSTILE = "<script>alert(1)</script>"
 DIGEST = "ab" * 32
@@ -36,6 +36,7 @@ def _row(task, family, metric, method, partition, mean, centralized, rounds_to_9
             "partition": partition, "partition_digest": DIGEST if fed else None, "canonical": canonical,
             "method": method, "algorithm": method if fed else "centralized", "metric": metric, "n_seeds": n_seeds,
             "mean": mean, "std": std, "ci95": 12.706 * std / math.sqrt(2) if n_seeds == 2 else math.nan,
+            "last20": mean - 0.0125 if fed else math.nan, "last20_ci95": 0.02 if fed and n_seeds == 2 else math.nan,
             "centralized": centralized, "reference": "converged" if fed else "converged",
             "above_reference": bool(fed and mean > centralized),
             "ratio": mean / centralized if fed else 1.0, "gap": centralized - mean if fed else 0.0,
@@ -186,6 +187,10 @@ def test_markdown_one_table_per_task_grouped_by_family(board):
     provenance = md[md.index("## Provenance"):]
     assert "| submitter |" in provenance and "mallory &amp; &lt;b&gt;co&lt;/b&gt;" in provenance
     assert "| 0.8000 ± 0.0898 | 2 |" in md  # fixed float formatting, the 95% interval of 2 seeds
+    assert "| last 20% of rounds |" in demo_header and "| 0.7875 ± 0.0200 |" in md  # the plateau window
+    central_line = next(ln for ln in lines if ln.startswith("| centralized |"))
+    assert "| 1 | — |" in central_line  # no window for the reference (its metric is the best epoch's)
+    assert "last 20% of rounds: a second statistic" in md  # explained in the legend
     assert "| 0.6000 ± 0.0898 | 2 |" in md and "not canonical" not in md
     assert "| 0.941 |" in md  # ratio 0.80 / 0.85
     assert "| 2.000 |" in md  # upload MB/round

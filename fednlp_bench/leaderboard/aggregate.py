@@ -5,6 +5,12 @@ are averaged first, then `mean` is the mean over seeds, `std` the sample standar
 (ddof=1) when there are two seeds or more, 0.0 for a single seed, and `ci95` the half-width of the 95%
 t-interval of the mean (t(0.975, n-1) * std / sqrt(n); NaN for a single seed).
 
+`last20` / `last20_ci95` is a second, separately named statistic of federated rows: per seed, the mean of the
+evaluations in the last 20% of rounds (rounds > 0.8 x the last evaluated round), then mean and 95% t-interval over
+seeds. Under strong skew the global model oscillates from round to round, and one final evaluation is a noisy
+estimate of where a run has plateaued; this is the window the standard profile's plateau criterion reads. It is
+NaN for centralized rows (their metric is already the best epoch's). Ratio, gap and the flag use `mean`.
+
 `track` is "official" (rows made by `fednlp-bench reproduce`) or "community" (`leaderboard submit`); community
 rows are kept apart per submitter and never change an official row or a reference. The centralized reference
 (`centralized`) of a row is the seed mean of the official converged centralized runs (early stopping on a held-out
@@ -51,7 +57,8 @@ __all__ = ["COLUMNS", "GROUP_KEY", "SORT_KEY", "aggregate", "canonical_digests",
 COLUMNS: dict[str, str] = {
     "task": "str", "family": "str", "model": "str", "profile": "str", "partition": "str",
     "partition_digest": "str", "canonical": "bool", "method": "str", "algorithm": "str", "metric": "str",
-    "n_seeds": "int64", "mean": "float64", "std": "float64", "ci95": "float64", "centralized": "float64",
+    "n_seeds": "int64", "mean": "float64", "std": "float64", "ci95": "float64", "last20": "float64",
+    "last20_ci95": "float64", "centralized": "float64",
     "reference": "str", "above_reference": "bool", "ratio": "float64", "gap": "float64", "rounds_to_90": "float64", "client_p10": "float64", "client_std": "float64",
     "upload_bytes_per_round": "int64", "submitter": "str", "track": "str",
     "selection": "str", "data": "str", "dp": "str", "epsilon": "float64", "mia_auc": "float64",
@@ -61,6 +68,7 @@ GROUP_KEY = ("task", "family", "model", "profile", "partition", "method")
 _SETTINGS_KEY = ("selection", "data", "dp", "settings")
 SORT_KEY = ["family", "task", "model", "profile", "partition", "method", "selection", "data", "dp"]
 CENTRALIZED_PARTITION = "all"  # the `partition` of centralized rows (they train on all the data)
+LAST_FRACTION = 0.2  # last20: the window of the last 20% of rounds
 TARGET_FRACTION = 0.9  # rounds_to_90: first round reaching this fraction of the centralized metric
 _EPS = 1e-12  # tolerance of the rounds_to_90 comparison against float rounding of 0.9 * centralized
 CSV_NAME, PARQUET_NAME = "results.csv", "results.parquet"
@@ -152,6 +160,17 @@ def _rounds_to_target(curve: list[dict[str, Any]], metric: str, target: float, h
     return math.nan
 
 
+def last_window_mean(curve: list[dict[str, Any]], metric: str, fraction: float = LAST_FRACTION) -> float:
+    """Mean of `metric` over the curve points in the last `fraction` of rounds (round > (1 - fraction) x the last
+    point's round; the last point alone when no other falls in the window); NaN for an empty curve."""
+    if not curve:
+        return math.nan
+    start = (1.0 - fraction) * float(curve[-1]["round"])
+    window = [float(p["metrics"][metric]) for p in curve if float(p["round"]) > start + _EPS] or [
+        float(curve[-1]["metrics"][metric])]
+    return float(np.mean(window))
+
+
 def _target(centralized: float, higher: bool) -> float:
     """The rounds_to_90 target: 90% of centralized (x 0.9, or / 0.9 when lower is better)."""
     return TARGET_FRACTION * centralized if higher else centralized / TARGET_FRACTION
@@ -183,6 +202,7 @@ def _facts(sub: dict[str, Any]) -> dict[str, Any]:
         "federated": federated, "digest": r["partition"]["digest"] if federated else "",
         "marked_canonical": meta.get("canonical") if isinstance(meta.get("canonical"), bool) else None,
         "algorithm": cfg["algorithm"], "metric": metric, "seed": r["seed"], "final": float(r["final"][metric]),
+        "last20": last_window_mean(r["curve"], metric) if federated else math.nan,
         "fingerprint": task["data_fingerprint"], "curve": r["curve"], "submitter": meta["submitter"],
         "client_p10": float(r["clients"][metric]["p10"]) if federated else math.nan,
         "client_std": float(r["clients"][metric]["std"]) if federated else math.nan,
@@ -256,6 +276,11 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
         by_seed = lambda field: _by_seed(members, field)  # noqa: E731
         mean, std, n = _seed_stats(by_seed("final"))
         ci = ci95_half_width(std, n)
+        if federated:
+            last_mean, last_std, last_n = _seed_stats(by_seed("last20"))
+            last_ci = ci95_half_width(last_std, last_n)
+        else:
+            last_mean = last_ci = math.nan
         kind, baseline = reference_of(key, sorted({m["fingerprint"] for m in members}), members[0]["profile_name"])
         cen = _seed_mean(baseline)
         is_reference = (not federated and not members[0]["settings"] and members[0]["reference"] == kind
@@ -278,7 +303,8 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
             "canonical": all(m["canonical"] for m in members),
             "algorithm": ",".join(sorted({m["algorithm"] for m in members})),
             "metric": ",".join(sorted({m["metric"] for m in members})),
-            "n_seeds": n, "mean": mean, "std": std, "ci95": ci, "centralized": cen, "reference": kind,
+            "n_seeds": n, "mean": mean, "std": std, "ci95": ci, "last20": last_mean, "last20_ci95": last_ci,
+            "centralized": cen, "reference": kind,
             "above_reference": bool(above), "ratio": ratio, "gap": gap,
             "rounds_to_90": math.nan if any_never or not federated else _seed_mean(reach),
             "client_p10": _seed_mean(by_seed("client_p10")), "client_std": _seed_mean(by_seed("client_std")),
