@@ -358,6 +358,9 @@ def test_one_board_per_profile_each_opening_with_its_profile(tmp_path):
     assert "| 564 / 56 / 141 | 10 (5) | 3 × 1, 32 |" in setup and "| 1, 2, 3 |" in setup
     assert "early stopping: up to 3 epochs, patience 2" in setup
     assert "same budget: 3 passes" in smoke_md[:smoke_md.index("## Text classification")]
+    # how much compute the profile's runs took: their count and the sum of their measured wall times
+    assert "| 6 runs, 0.01 h" in setup and "sum of the wall times each run measured" in setup
+    assert "| 2 runs, 0.00 h" in smoke_md[:smoke_md.index("## Text classification")]
     # the standard row: 3 seeds, its interval and n shown; the smoke one a single seed without an interval
     fed_line = next(ln for ln in main_md.splitlines() if ln.startswith("| fedavg |"))
     assert "| 0.8200 ± 0.0248 | 3 |" in fed_line

@@ -357,7 +357,9 @@ def _run_info(record: dict[str, Any]) -> dict[str, Any] | None:
         "metric": _primary(run), "kind": kind, "method": method,
         "partition": part_name if kind != "centralized" else "centralized",
         "label_skew": kind == "federated" and (part_method == "label" or part_name.startswith("niid_label")),
-        "alpha": alpha, "final": _final(run),
+        "alpha": alpha, "final": _final(run), "wall_time_s": _num(run.get("wall_time_s")),
+        "threads": _num((run.get("execution") or {}).get("torch_threads")),
+        "device": _text((run.get("execution") or {}).get("device")),
         "curve": [(_num(p.get("round")), _num((p.get("metrics") or {}).get(_primary(run))))
                   for p in (run.get("curve") or []) if isinstance(p, dict)],
     }
@@ -761,7 +763,7 @@ def _markdown(page: "Page") -> str:
     if page.setup:
         out += ["## What this profile is", ""]
         out += _md_table(page.setup, SETUP_COLUMNS, "")
-        out.append("")
+        out += ["", f"_{SETUP_NOTE}_", ""]
     out += [f"_{page.legend}_", ""]
     n_rows = sum(len(rows) for _, tasks in page.groups for _, rows in tasks)
     out += [f"{n_rows} leaderboard rows from {page.n_runs} runs. Interactive page: [index.html](index.html).", ""]
@@ -907,6 +909,7 @@ def _html(page: "Page") -> str:
     if page.setup:
         out.append('<h2 id="profile">What this profile is</h2>')
         out += _html_table(page.setup, SETUP_COLUMNS, "", sortable=False)
+        out.append(f'<p class="legend">{_e(SETUP_NOTE)}</p>')
     out += [f'<p class="legend">{_e(page.legend)} Click a column header to sort; click again to reverse.</p>',
             f"<p>{n_rows} leaderboard rows from {page.n_runs} runs.</p>"]
     if page.ratio_png:
@@ -967,6 +970,9 @@ PAGE_INTROS = {
               "budget, not convergence, so federated rows can beat it; do not quote these rows as results."),
     "full": ("FedNLP's settings (pretrained base models, hundreds of rounds), for GPUs."),
 }
+SETUP_NOTE = ("runs, wall time: the task's runs on this page and the sum of the wall times each run measured "
+              "(training and evaluation, as recorded in its result), on the device and with the torch threads shown; "
+              "a run measured beside another job on the same cores took longer than it would alone.")
 SETUP_COLUMNS = (
     ("task", "task", "text"),
     ("model", "model", "text"),
@@ -976,6 +982,7 @@ SETUP_COLUMNS = (
     ("training", "client optimizer per algorithm", "text"),
     ("seeds", "seeds", "text"),
     ("reference", "centralized reference", "text"),
+    ("compute", "runs, wall time", "text"),
     ("profile", "profile label", "text"),
 )
 
@@ -1035,6 +1042,17 @@ def _span(values: Iterable[Any]) -> str:
     return " / ".join(_text(v) for v in vals)
 
 
+def _compute(runs: list[dict[str, Any]]) -> str:
+    """'19 runs, 1.25 h (cpu, 1–2 threads)': how many runs, the sum of their measured wall times, and where."""
+    times = [r["wall_time_s"] for r in runs if not math.isnan(r["wall_time_s"])]
+    if not times:
+        return NA
+    where = _span(r["device"] for r in runs)
+    threads = _span(r["threads"] for r in runs)
+    detail = ", ".join(x for x in (where if where != NA else "", f"{threads} thread{'' if threads == '1' else 's'}" if threads != NA else "") if x)
+    return f"{len(runs)} runs, {sum(times) / 3600:.2f} h" + (f" ({detail})" if detail else "")
+
+
 def _setup_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What each (task, model, profile label) of a page ran: data sizes, clients, rounds, optimizers, seeds, and
     how its centralized reference was trained; read from the run records themselves."""
@@ -1069,7 +1087,7 @@ def _setup_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         best = _span(r["early_stopping"].get("best_epoch") for r in cen if r["early_stopping"])
         ref_text = " / ".join(sorted({t.format(best) for t in reference})) or NA
         out.append({
-            "task": task, "model": model, "profile": profile, "data": data,
+            "task": task, "model": model, "profile": profile, "data": data, "compute": _compute(members),
             "clients": f"{_span(r['config'].get('clients') for r in base)} "
                        f"({_span(r['config'].get('clients_per_round') for r in base)})" if base else NA,
             "rounds": f"{_span(r['config'].get('rounds') for r in base)} × "
