@@ -182,6 +182,26 @@ def test_some_empty_texts_are_one_warning_line_and_the_run_goes_on(tmp_path, sha
     assert len(list(out.glob("*.json"))) == 1
 
 
+def test_a_test_file_that_repeats_the_training_texts_is_one_warning_line(tmp_path, shared_cache, capsys):
+    # as multidomain_sentiment's test-labeled.tsv, which holds the domain's train.tsv and dev.tsv
+    train_rows = [(f"review {i} of the product, topic {i % 2}", "pos" if i % 2 else "neg") for i in range(60)]
+    train = _rows(tmp_path, "train.csv", train_rows)
+    test = _rows(tmp_path, "test.csv", train_rows[:16] + [(f"held out review {i}", "pos" if i % 2 else "neg")
+                                                           for i in range(4)])
+    out = tmp_path / "out"
+    rc, _, err = call(capsys, ["run", *fast_args(out, shared_cache, max_train=None, max_test=None, rounds=1),
+                               "--task", "text_classification", "--train-file", str(train), "--test-file", str(test)])
+    assert rc == 0, err
+    [line] = err.strip().splitlines()
+    assert line.startswith("fednlp-bench: warning: 16 of 20 test examples of ") and "held-out" in line
+    # a held-out test file: no warning
+    held = _rows(tmp_path, "held.csv", [(f"held out review {i}", "pos" if i % 2 else "neg") for i in range(20)])
+    rc, _, err = call(capsys, ["run", *fast_args(tmp_path / "out2", shared_cache, max_train=None, max_test=None,
+                                                 rounds=1),
+                               "--task", "text_classification", "--train-file", str(train), "--test-file", str(held)])
+    assert rc == 0 and err.strip() == "", err
+
+
 def test_compare_skew_alpha_must_be_positive(tmp_path, capsys):
     out = tmp_path / "out"
     rc, _, err = call(capsys, ["compare", *fast_args(out, tmp_path / "cache"), "--skew-alpha", "0"])

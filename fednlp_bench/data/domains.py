@@ -16,7 +16,7 @@ def load_domains(
     text_columns: list[str],
     label_column: str,
     train_name: str = "train.tsv",
-    test_name: str = "test-labeled.tsv",
+    test_name: str = "dev.tsv",
     domains: list[str] | None = None,
     name: str = "multidomain",
 ) -> TextClassificationData:

@@ -225,10 +225,14 @@ def holdout_validation(data: Any, fraction: float, seed: int) -> tuple[Any, Any]
     return data.subset(keep, np.arange(n_test)), train_as_test.subset(keep, held)
 
 
+LEAK_WARNING_FRACTION = 0.05  # warn when this share of the test texts is also in the training split
+
+
 def check_classification_data(data: TextClassificationData, source: str = "", subset: str = "") -> None:
     """What a classifier can learn from: some non-empty text in each split and at least two training labels (else a
     UserError); empty texts among the rest are kept, with one DataWarning. `source` names the data in the messages
-    (default: its name), `subset` says how it was cut (e.g. " (the --max-train 50 subset)")."""
+    (default: its name), `subset` says how it was cut (e.g. " (the --max-train 50 subset)"). A test split whose texts
+    are 5% or more also training texts gives one DataWarning (a leaked test set)."""
     what = (source or f"'{data.name}'") + subset
     empty = {split: sum(1 for t in texts if not t.strip())
              for split, texts in (("training", data.train_texts), ("test", data.test_texts))}
@@ -242,6 +246,12 @@ def check_classification_data(data: TextClassificationData, source: str = "", su
         name = data.label_names[label] if 0 <= label < len(data.label_names) else label
         raise UserError(f"every training example of {what} has the same label ('{name}'), so there is nothing to "
                         "classify", "check --label-column, or use data with at least two labels")
+    train_set = {t.strip() for t in data.train_texts if t.strip()}
+    seen = sum(1 for t in data.test_texts if t.strip() and t.strip() in train_set)
+    if data.test_texts and seen >= LEAK_WARNING_FRACTION * len(data.test_texts):
+        warnings.warn(DataWarning(f"{seen} of {len(data.test_texts)} test examples of {what} also appear in its "
+                                  "training split, so the test metric partly measures memorization: test on a "
+                                  "held-out file"), stacklevel=2)
     total = empty["training"] + empty["test"]
     if total:
         n = len(data.train_texts) + len(data.test_texts)
