@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .config import ALGORITHMS, RunConfig
 from .errors import UserError
-from .tasks.profiles import PROFILE_NAMES, has_profile, parse_partition, profile_plan, profile_settings
+from .tasks.profiles import PROFILE_NAMES, has_profile, more_seeds, parse_partition, profile_plan, profile_settings
 from .tasks.spec import FAMILIES, TaskSpec, higher_is_better
 
 TABLE_ALIASES = {"classification": "text_classification", "tagging": "sequence_tagging", "qa": "extractive_qa"}
@@ -176,14 +176,24 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
         ref = chosen[i] if chosen else spec.name  # a card file given by path stays a path (its name is not built in)
         card_seeds, _ = profile_plan(spec, profile)
         label = board_profile(spec, profile)
-        for seed in (list(seeds) if seeds else card_seeds):
+        parts_of = {a: [parse_partition(TRUST_PARTITION)] if trust else profile_plan(spec, profile, a)[1]
+                    for a in algos if a != "centralized"}
+        # an algorithm block's `more_seeds`: further seeds on some of its partitions (e.g. a sweep that needs them)
+        more = {(a, json.dumps(p, sort_keys=True)): more_seeds(spec, profile, a, p) for a in parts_of
+                for p in parts_of[a]} if not trust else {}
+        extra = sorted({s for v in more.values() for s in v} - set(card_seeds))
+        planned = set(card_seeds) | set(extra)
+        for seed in (list(seeds) if seeds else card_seeds + extra):
+            everything = seed in card_seeds or seed not in planned  # a seed outside the plan runs the whole table
             for algo in algos:
                 settings = profile_settings(spec, profile, algo)
                 if algo == "centralized":
-                    runs.append(PlannedRun(ref, algo, seed, {}, settings, label, table=table))
+                    if everything:
+                        runs.append(PlannedRun(ref, algo, seed, {}, settings, label, table=table))
                     continue
-                card_parts = [parse_partition(TRUST_PARTITION)] if trust else profile_plan(spec, profile, algo)[1]
-                for part in chosen_parts or card_parts:
+                for part in chosen_parts or parts_of[algo]:
+                    if not everything and seed not in more.get((algo, json.dumps(part, sort_keys=True)), []):
+                        continue
                     for name in variants:
                         run_settings = {**settings, **variant_settings(name, settings)} if name else settings
                         runs.append(PlannedRun(ref, algo, seed, part, run_settings, label, variant=name, table=table))

@@ -89,6 +89,10 @@ def test_profile_missing_is_one_line(capsys):
     ({"smoke": {"rounds": 0}}, "profiles.smoke.rounds"),
     ({"smoke": {"fedavg": {"client_lr": "fast"}}}, "profiles.smoke.fedavg.client_lr"),
     ({"smoke": {"fedavg": {"seeds": [1]}}}, "profiles.smoke.fedavg.seeds"),
+    ({"smoke": {"fedavg": {"more_seeds": {"label alpha=0": [4]}}}}, "profiles.smoke.fedavg.more_seeds"),
+    ({"smoke": {"fedavg": {"more_seeds": {"uniform": [4, 4]}}}}, "profiles.smoke.fedavg.more_seeds.uniform"),
+    ({"smoke": {"partitions": ["uniform"], "fedavg": {"more_seeds": {"label alpha=1": [4]}}}},
+     "profiles.smoke.fedavg.more_seeds"),  # not one of fedavg's partitions
     ({"smoke": {"clients": 4, "fedopt": {"clients_per_round": 5}}}, "profiles.smoke.fedopt.clients_per_round"),
     ({"medium": {}}, "profiles.medium"),
 ])
@@ -109,6 +113,23 @@ def test_plan_counts_and_unique_keys():
     assert len({r.key for r in runs}) == len(runs)
     assert all(r.partition == {} for r in runs if r.algorithm == "centralized")
     assert len({r.board_profile for r in runs}) == 1  # centralized and FL rows of a task share the profile label
+
+
+def test_more_seeds_add_runs_of_one_algorithm_on_the_partitions_named_only(tmp_path):
+    card = _tiny_card(tmp_path)
+    raw = yaml.safe_load(card.read_text())
+    raw["profiles"]["smoke"]["fedavg"]["more_seeds"] = {"label alpha=1": [2, 3]}
+    card.write_text(yaml.safe_dump(raw))
+    runs = plan_runs("text_classification", "smoke", tasks=[str(card)])
+    base = [r for r in runs if r.seed == 1]
+    assert len(base) == 1 + 3 * 2  # seed 1: centralized and the three algorithms on both partitions
+    extra = [(r.algorithm, r.partition, r.seed) for r in runs if r.seed != 1]
+    assert extra == [("fedavg", {"partition": "label", "alpha": 1.0}, 2), ("fedavg", {"partition": "label", "alpha": 1.0}, 3)]
+    assert len({r.key for r in runs}) == len(runs)
+    # --seeds picks from the plan; a seed outside it runs the whole table (off the board)
+    assert {(r.algorithm, r.seed) for r in plan_runs("text_classification", "smoke", tasks=[str(card)], seeds=[2])} \
+        == {("fedavg", 2)}
+    assert len(plan_runs("text_classification", "smoke", tasks=[str(card)], seeds=[9])) == 1 + 3 * 2
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -235,7 +235,7 @@ def card_to_spec(raw: Any, path: Path) -> TaskSpec:
         hub_name=hub_name, hub_config=hub_config, hub_text_columns=hub_text, hub_splits=hub_splits,
         local_train=local_train, local_test=local_test, layout=layout, folder=folder,
         default_model=default_model, max_length=max_length, metric=metric, embedded=embedded,
-        fednlp=_fednlp(card, top.get("fednlp")), profiles=parse_profiles(card, top.get("profiles")), notes=notes,
+        fednlp=_fednlp(card, top.get("fednlp")), profiles=parse_profiles(card, top.get("profiles"), family), notes=notes,
         card=str(path))
 
 

@@ -14,6 +14,7 @@ partitions a reproduction runs, and a block per algorithm (`centralized` or any 
         partitions: [uniform, label alpha=1, label alpha=0.1, quantity beta=5]
         fedavg: {client_optimizer: sgd, client_lr: 0.1}
         fedprox: {mu: 0.1, partitions: [uniform, label alpha=0.1]}   # an algorithm's own partitions
+        fedavg: {more_seeds: {label alpha=1: [3, 4, 5]}}              # extra seeds on some of its partitions
         centralized: {max_epochs: 10, patience: 2}                     # the converged reference
       full:
         model: distilbert-base-uncased
@@ -74,10 +75,18 @@ def parse_partition(text: str) -> dict[str, Any]:
     return out
 
 
+def _seed_list(card, value: Any, where: str) -> list[int]:
+    if (not isinstance(value, list) or not value or len(set(value)) != len(value)
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)):
+        raise card.fail(where, f"expected a list of distinct non-negative integers, got {value!r}",
+                        f"write {where}: [1, 2]")
+    return list(value)
+
+
 def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, Any]:
     """Validate one profile block (or algorithm block) of a card; returns its settings. `card` is a cards._Card.
     An algorithm block may name its own `partitions` (the profile's are the default)."""
-    allowed = set(SETTINGS) | (set(PLAN_KEYS) | set(RUN_ALGORITHMS) if allow_plan else {"partitions"})
+    allowed = set(SETTINGS) | (set(PLAN_KEYS) | set(RUN_ALGORITHMS) if allow_plan else {"partitions", "more_seeds"})
     card.mapping(block, key, allowed)
     out: dict[str, Any] = {}
     for k, v in block.items():
@@ -100,11 +109,20 @@ def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, An
                                 f"write {full}: {{alpha: 0.01}}")
             out[k] = dict(v)
         elif k == "seeds":
-            if (not isinstance(v, list) or not v or len(set(v)) != len(v)
-                    or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v)):
-                raise card.fail(full, f"expected a list of distinct non-negative integers, got {v!r}",
-                                f"write {full}: [1, 2]")
-            out[k] = list(v)
+            out[k] = _seed_list(card, v, full)
+        elif k == "more_seeds":
+            if not isinstance(v, dict) or not v:
+                raise card.fail(full, f"expected a mapping of partitions to seed lists, got {v!r}",
+                                f"write {full}: {{label alpha=1: [4, 5]}}")
+            more = {}
+            for p, seeds in v.items():
+                try:
+                    parse_partition(p)
+                except ValueError:
+                    raise card.fail(full, f"unknown partition {p!r}", "write uniform, natural, 'label alpha=A', "
+                                    "'cluster alpha=A' or 'quantity beta=B' (A, B > 0)") from None
+                more[str(p).strip()] = _seed_list(card, seeds, f"{full}.{p}")
+            out[k] = more
         elif k == "partitions":
             if not isinstance(v, list) or not v:
                 raise card.fail(full, f"expected a list of partitions, got {v!r}",
@@ -121,7 +139,7 @@ def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, An
     return out
 
 
-def parse_profiles(card, value: Any) -> dict[str, dict[str, Any]]:
+def parse_profiles(card, value: Any, family: str = "text_classification") -> dict[str, dict[str, Any]]:
     """The card's `profiles:` block, validated: {profile: {setting: value, algorithm: {...}, seeds, partitions}}."""
     if value is None:
         return {}
@@ -135,6 +153,13 @@ def parse_profiles(card, value: Any) -> dict[str, dict[str, Any]]:
                 where = f"profiles.{name}" + (f".{algo}" if algo else "")
                 raise card.fail(f"{where}.clients_per_round", f"{merged['clients_per_round']} is more than clients "
                                 f"({merged['clients']})", "sample at most as many clients per round as there are clients")
+            if algo and "more_seeds" in settings.get(algo, {}):
+                own = [parse_partition(p) for p in settings[algo].get("partitions", settings.get(
+                    "partitions", DEFAULT_PARTITIONS[family]))]
+                for p in settings[algo]["more_seeds"]:
+                    if parse_partition(p) not in own:
+                        raise card.fail(f"profiles.{name}.{algo}.more_seeds", f"partition {p!r} is not one of "
+                                        f"{algo}'s partitions", "give more seeds only to partitions the algorithm runs")
         out[name] = settings
     return out
 
@@ -162,6 +187,12 @@ def profile_settings(spec: TaskSpec, profile: str, algorithm: str) -> dict[str, 
     out.update({k: v for k, v in block.items() if k in SETTINGS})
     out.update({k: v for k, v in block.get(algorithm, {}).items() if k in SETTINGS})
     return out
+
+
+def more_seeds(spec: TaskSpec, profile: str, algorithm: str, partition: dict[str, Any]) -> list[int]:
+    """The seeds an algorithm's block adds to one of its partitions (`more_seeds`), beyond the profile's seeds."""
+    block = spec.profiles.get(profile, {}).get(algorithm, {})
+    return [s for p, seeds in block.get("more_seeds", {}).items() if parse_partition(p) == partition for s in seeds]
 
 
 def profile_plan(spec: TaskSpec, profile: str, algorithm: str | None = None) -> tuple[list[int], list[dict[str, Any]]]:
