@@ -123,6 +123,25 @@ def test_build_writes_readme_html_and_plots(tmp_path):
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no temp files left behind
 
 
+def test_alpha_plot_has_a_panel_for_the_final_evaluation_and_one_for_the_last_fifth_of_rounds(monkeypatch):
+    from fednlp_bench.leaderboard import render
+
+    figures = []
+    monkeypatch.setattr(render, "_png", lambda fig: figures.append(fig) or b"png")
+    rows = board_frame().to_dict("records")
+    demo = [r for r in rows if r["task"] == "demo"]
+    assert render._alpha_plot("demo", demo) == b"png"
+    titles = [ax.get_title() for ax in figures[-1].axes]
+    assert titles == ["demo: final evaluation", "demo: mean of the last 20% of rounds"]
+    # the last20 panel plots the window means (0.0125 below the final means here)
+    ys = sorted(y for line in figures[-1].axes[1].lines for y in line.get_ydata() if len(line.get_ydata()) > 1)
+    assert 0.7875 in [round(y, 6) for y in ys]
+    for r in demo:
+        r["last20"] = float("nan")  # results without the window: one panel
+    render._alpha_plot("demo", demo)
+    assert [ax.get_title() for ax in figures[-1].axes] == ["demo: final evaluation"]
+
+
 def test_rebuild_is_byte_identical(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     paths_a = build_board(board_frame(), board_records(), a)

@@ -503,11 +503,12 @@ def _clip_fraction_axis(ax, metric: str) -> None:
 
 def _alpha_plot(task: str, rows: list[dict[str, Any]]) -> bytes | None:
     """Seed-mean metric against the label-skew alpha (and IID at the right), one line per method with its 95%
-    interval as error bars, the centralized reference as a band. Methods with fewer than two points are left
-    out; None when no method has two."""
+    interval as error bars, the centralized reference as a band; two panels: the final evaluation and the mean of
+    the last 20% of rounds. Methods with fewer than two points are left out; None when no method has two."""
     fed = [r for r in rows if _text(r.get("algorithm")) != "centralized" and _is_default_row(r)]
     many_models = len({_text(r.get("model")) for r in fed}) > 1
-    lines: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
+    panels = (("mean", "ci95", "final evaluation"), ("last20", "last20_ci95", "mean of the last 20% of rounds"))
+    lines: dict[str, dict[str, dict[str, tuple[float, float]]]] = {key: defaultdict(dict) for key, _, _ in panels}
     for r in fed:
         name = _text(r.get("partition"))
         alpha = partition_alpha(name)
@@ -515,32 +516,37 @@ def _alpha_plot(task: str, rows: list[dict[str, Any]]) -> bytes | None:
         if x is None:
             continue
         label = f"{_text(r.get('method'))} · {_text(r.get('model'))}" if many_models else _text(r.get("method"))
-        lines[label][x] = (_num(r.get("mean")), _num(r.get("ci95")))
-    lines = {k: v for k, v in lines.items() if len(v) >= 2 and any(x != "IID" for x in v)}
-    if not lines:
+        for key, ci_key, _ in panels:
+            lines[key][label][x] = (_num(r.get(key)), _num(r.get(ci_key)))
+    keep = sorted(k for k, v in lines["mean"].items() if len(v) >= 2 and any(x != "IID" for x in v))
+    if not keep:
         return None
-    alphas = sorted({float(x) for pts in lines.values() for x in pts if x != "IID"})
-    ticks = [f"{a:g}" for a in alphas] + (["IID"] if any("IID" in pts for pts in lines.values()) else [])
+    alphas = sorted({float(x) for k in keep for x in lines["mean"][k] if x != "IID"})
+    ticks = [f"{a:g}" for a in alphas] + (["IID"] if any("IID" in lines["mean"][k] for k in keep) else [])
     pos = {t: i for i, t in enumerate(ticks)}
     metric = _metric_name(rows)
-    fig = _figure(6.4, 3.8)
-    ax = fig.subplots()
-    _central_band(ax, _reference_row(rows))
-    n = len(lines)
-    for j, label in enumerate(sorted(lines)):
-        pts = sorted(lines[label].items(), key=lambda kv: pos[kv[0]])
-        xs = [pos[x] + (j - (n - 1) / 2) * 0.06 for x, _ in pts]  # a small dodge keeps the bars apart
-        ys = [m for _, (m, _) in pts]
-        err = [0.0 if math.isnan(c) else c for _, (_, c) in pts]
-        ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, capsize=3, lw=1.2, color=f"C{j % 10}", label=_label(label))
-    _clip_fraction_axis(ax, metric)
-    ax.set_xticks(range(len(ticks)))
-    ax.set_xticklabels(ticks)
-    ax.set_xlabel("label-skew alpha (smaller = more non-IID); IID = uniform partition")
-    ax.set_ylabel(_label(f"{metric} (mean ± 95% CI over seeds)"))
-    ax.set_title(_label(f"{task}: {metric} vs label skew"), fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    shown = [p for p in panels if any(not math.isnan(m) for k in keep for m, _ in lines[p[0]][k].values())]
+    fig = _figure(6.4 if len(shown) == 1 else 10.5, 3.8)
+    axes = fig.subplots(1, len(shown), sharey=True, squeeze=False)[0]
+    for ax, (key, _, title) in zip(axes, shown):
+        _central_band(ax, _reference_row(rows))
+        n = len(keep)
+        for j, label in enumerate(keep):
+            pts = sorted(((x, v) for x, v in lines[key][label].items() if not math.isnan(v[0])),
+                         key=lambda kv: pos[kv[0]])
+            xs = [pos[x] + (j - (n - 1) / 2) * 0.06 for x, _ in pts]  # a small dodge keeps the bars apart
+            ys = [m for _, (m, _) in pts]
+            err = [0.0 if math.isnan(c) else c for _, (_, c) in pts]
+            ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, capsize=3, lw=1.2, color=f"C{j % 10}",
+                        label=_label(label))
+        _clip_fraction_axis(ax, metric)
+        ax.set_xticks(range(len(ticks)))
+        ax.set_xticklabels(ticks)
+        ax.set_xlabel("label-skew alpha (smaller = more non-IID); IID = uniform")
+        ax.set_title(_label(f"{task}: {title}"), fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(_label(f"{metric} (mean ± 95% CI over seeds)"))
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _png(fig)
 
 
