@@ -1,4 +1,5 @@
-"""Command line: `fednlp-bench run | centralized | compare | tasks`."""
+"""Command line: `fednlp-bench run | centralized | compare | check-algorithm | tasks | partition | leaderboard |
+reproduce`; bad input is one error line and exit code 2."""
 from __future__ import annotations
 
 import argparse

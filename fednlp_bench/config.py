@@ -1,4 +1,5 @@
-"""Typed run configuration: defaults per algorithm, YAML loading, validation with clear errors."""
+"""Typed run configuration: defaults per algorithm, YAML loading, validation with clear errors, and the settings
+key (a hash of what a run computes) that names its checkpoint and result."""
 from __future__ import annotations
 
 import hashlib

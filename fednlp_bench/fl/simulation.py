@@ -1,4 +1,5 @@
-"""The in-process round loop: sample clients, run local updates, aggregate, evaluate on a schedule."""
+"""The round loop (in process, or this rank's share under the distributed backend): select clients, run local
+updates, aggregate with the algorithm, evaluate on a schedule, checkpoint and resume."""
 from __future__ import annotations
 
 import math
