@@ -1,4 +1,5 @@
-"""Command line: `fednlp-bench run | centralized | compare | tasks`."""
+"""Command line: `fednlp-bench run | centralized | compare | check-algorithm | tasks | partition | leaderboard |
+reproduce`; bad input is one error line and exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -171,9 +172,13 @@ def add_execution_args(p: argparse.ArgumentParser, federated: bool) -> None:
     g.add_argument("--compile", action="store_true", default=S, help="torch.compile the model for training")
 
 
-def add_output_args(p: argparse.ArgumentParser) -> None:
+def add_output_args(p: argparse.ArgumentParser, tracking: bool = True) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--output", default=S, help="result folder (default runs/)")
+    if tracking:
+        g.add_argument("--log-dir", default=S, metavar="DIR",
+                       help="also write the curve as TensorBoard scalars to DIR, per evaluated round or epoch "
+                            "(`tensorboard --logdir DIR`; needs the extra [tracking]); changes no result")
     g.add_argument("--cache-dir", default=S, help="tokenization cache (default ~/.cache/fednlp_bench or FEDNLP_CACHE)")
     g.add_argument("--device", default=S, help="auto (cuda if present), cpu or cuda")
     g.add_argument("--no-progress", dest="progress", action="store_false", default=S, help="hide progress bars")
@@ -196,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="centralized vs FedAvg IID vs FedAvg label skew, as a table",
                        description="Run the centralized baseline and FedAvg on an IID and a label-skewed partition "
                                    "with the same budget, then print their metrics side by side.")
-    add_data_args(p), add_training_args(p, federated=True), add_execution_args(p, False), add_output_args(p)
+    add_data_args(p), add_training_args(p, federated=True), add_execution_args(p, False)
+    add_output_args(p, tracking=False)
     p.add_argument("--skew-alpha", type=float, default=0.1, help="alpha of the label-skewed run (default 0.1)")
 
     p = sub.add_parser("check-algorithm", help="check an algorithm: 2 gloo ranks vs in-process, resumed vs not",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import RunConfig
+from .errors import UserError
 from .results import save_figure
 from .runner import prepare, run_central, run_fl
 from .tasks.spec import higher_is_better
@@ -14,6 +15,9 @@ from .tasks.spec import higher_is_better
 
 def compare(cfg: RunConfig, skew_alpha: float = 0.1) -> tuple[str, Path]:
     """Run the three settings, write results, a CSV and a plot; return the printed table and the folder."""
+    if cfg.log_dir is not None:  # three runs in one folder would draw as one zigzag curve
+        raise UserError("log_dir applies to `fednlp-bench run` and `centralized`, not to compare's three runs",
+                        "leave log_dir out of the config, or run the settings one by one with --log-dir")
     runs = {
         "centralized": replace(cfg, algorithm="centralized", partition="uniform", alpha=None),
         "fedavg iid": replace(cfg, algorithm=cfg.algorithm, partition="uniform", alpha=None),

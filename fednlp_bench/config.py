@@ -1,4 +1,5 @@
-"""Typed run configuration: defaults per algorithm, YAML loading, validation with clear errors."""
+"""Typed run configuration: defaults per algorithm, YAML loading, validation with clear errors, and the settings
+key (a hash of what a run computes) that names its checkpoint and result."""
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +28,7 @@ PRECISIONS = ("fp32", "bf16")
 SELECTIONS = ("uniform", "activity", "power_of_choice")  # client selection (fl/selection.py)
 # Settings that change where or how a run executes but not what it computes (left out of its checkpoint key).
 EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "checkpoint_every", "checkpoint_dir",
-                      "resume", "extra")
+                      "resume", "extra", "log_dir")
 
 
 # Settings added after runs were recorded and checkpointed: at these defaults they are left out of run_settings, so
@@ -137,6 +138,7 @@ class RunConfig:
     checkpoint_every: int = 0  # write a checkpoint every k rounds (0: only when stopped by SIGTERM)
     checkpoint_dir: str | None = None  # default: <output>/checkpoints/<run key>
     resume: bool = False  # continue from the latest checkpoint of this run, if there is one
+    log_dir: str | None = None  # TensorBoard event files of the run's curve (tracking.py; the [tracking] extra)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -265,6 +267,11 @@ class RunConfig:
             check_output_dir(self.checkpoint_dir, "--checkpoint-dir", "checkpoint folder")
         if self.cache_dir is not None:
             check_output_dir(self.cache_dir, "--cache-dir", "tokenization cache folder")
+        if self.log_dir is not None:
+            from .tracking import require_tensorboard
+
+            require_tensorboard()
+            check_output_dir(self.log_dir, "--log-dir", "TensorBoard log folder")
 
     def _validate_algorithm(self) -> None:
         """--algorithm, its arguments, FedProx's --mu and the attack; the algorithm is loaded (a plug-in imported)."""

@@ -1,4 +1,5 @@
-"""The one exception type for bad user input: the CLI prints it as one line and exits 2."""
+"""Bad input and what the CLI shows of it: UserError and AlgorithmError (one line, exit 2), DataWarning (one warning
+line), and terminal_safe for echoing user text."""
 from __future__ import annotations
 
 import unicodedata

@@ -1,10 +1,11 @@
-"""Reproduce one table of the leaderboard: every task of a family, every algorithm, canonical partitions, seeds.
+"""Reproduce one table of the leaderboard: every task of a family (or the trustworthy-FL table), its algorithms,
+canonical partitions and seeds.
 
-`fednlp-bench reproduce TABLE --profile smoke|full` (what scripts/reproduce_<table>.sh runs):
+`fednlp-bench reproduce TABLE --profile smoke|standard|full` (what scripts/reproduce_<table>.sh runs):
 for each task of the table whose card has the profile, the untrained model's metric (the starting point), the
-centralized baseline and FedAvg, FedProx and FedOpt on the profile's partitions, over its seeds; then every result
-is submitted to the leaderboard and the board is rebuilt. Resumable: each run's settings hash is stored in its
-result (config.extra.reproduce.key), and a run whose result is already in the runs folder is skipped.
+centralized baseline and FedAvg, FedProx and FedOpt (or --algorithms) on the profile's partitions, over its seeds;
+then every result is submitted to the leaderboard and the board is rebuilt. Resumable: each run's settings hash is
+stored in its result (config.extra.reproduce.key), and a run whose result is already in the runs folder is skipped.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Result records: one JSON per run (written atomically) and a learning-curve PNG beside it."""
+"""Result records: one JSON per run (written atomically, named by its run id) and a learning-curve PNG beside it;
+per-client metric distributions, and removal of the temp files a killed write left."""
 from __future__ import annotations
 
 import json

@@ -28,6 +28,7 @@ from .partition.recipe import PartitionRecipe, build_partition
 from .results import per_client_metrics, remove_stale_temp_files, write_result
 from .tasks import Task, adapter_class, get_spec, load_task_data
 from .tasks.registry import subsample
+from .tracking import open_log
 
 
 def default_cache_dir() -> Path:
@@ -262,11 +263,14 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
             remove_stale_temp_files(place)
     checkpointing = Checkpointing(folder=folder, key=key, every=rc.checkpoint_every, resume=rc.resume,
                                   settings=run_settings(rc.to_dict()))
+    log = open_log(rc.log_dir, rc.resume) if ranks.is_main else None  # rank 0 evaluates, so it logs
     try:
         with stop_on_sigterm() as stop:
             out = run_federated(task, parts["train"], fl_config(rc, parts["train"]), ranks.device, ranks,
-                                checkpointing, stop)
+                                checkpointing, stop, on_eval=log.point if log else None)
     finally:
+        if log:
+            log.close()
         shutdown(ranks)
     if not ranks.is_main:
         return None
@@ -301,8 +305,13 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
     remove_stale_temp_files(Path(rc.output))
     passes = centralized_passes(rc)
-    out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
-                          compile=rc.compile)
+    log = open_log(rc.log_dir)
+    try:
+        out = run_centralized(task, passes, client_config(rc), pick_device(rc.device), rc.seed, rc.progress,
+                              compile=rc.compile, on_eval=log.point if log else None)
+    finally:
+        if log:
+            log.close()
     return central_record(rc, task, out, {"epochs": passes}, task.num_examples("train"))
 
 
@@ -315,8 +324,15 @@ def run_central_converged(cfg: RunConfig) -> dict[str, Any]:
     task, validation, fingerprint = build_validation_tasks(rc)
     remove_stale_temp_files(Path(rc.output))
     stopping = EarlyStopping(rc.max_epochs, rc.patience, higher_is_better(task.primary_metric))
-    out = run_centralized_converged(task, validation, stopping, client_config(rc), pick_device(rc.device), rc.seed,
-                                    rc.progress, compile=rc.compile)
+    log = open_log(rc.log_dir)
+    try:
+        out = run_centralized_converged(task, validation, stopping, client_config(rc), pick_device(rc.device),
+                                        rc.seed, rc.progress, compile=rc.compile, on_eval=log.point if log else None)
+        if log:  # the best epoch's test metrics, the run's final result
+            log.scalars(out.early_stopping["best_epoch"], {f"eval/{k}": v for k, v in out.final.items()})
+    finally:
+        if log:
+            log.close()
     # the fingerprint of the whole data (as the FL runs record it), so the board pairs the reference with them
     return central_record(rc, task, out, {}, task.num_examples("train"),
                           {"data_fingerprint": fingerprint, "num_validation": validation.num_examples("test")})

@@ -1,4 +1,6 @@
-"""Text-classification datasets: local files, the Hugging Face Hub, and an offline demo set."""
+"""Datasets of every task family (classification, tagging, QA, seq2seq, language modelling) from local files, domain
+folders or the Hugging Face Hub, and an offline demo set; the text-classification loaders are exported here, the
+other families' from their own modules (tagging, qa, seq2seq, lm)."""
 
 from .demo import TOPICS, demo_dataset
 from .domains import load_domains

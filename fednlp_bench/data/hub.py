@@ -1,4 +1,5 @@
-"""Load a text-classification dataset from the Hugging Face Hub through `datasets.load_dataset`."""
+"""Load texts with labels from the Hugging Face Hub through `datasets.load_dataset`: text classification, and
+language-modelling corpora (lm.py; the label column optional)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Load a text-classification dataset from local files (.csv, .tsv, .jsonl, .json)."""
+"""Load texts with labels from local files (.csv, .tsv, .jsonl, .json): text classification, and language-modelling
+corpora (lm.py; the label column optional); the file readers the other families' loaders share."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The in-memory form of a text-classification dataset: train/test texts with integer labels."""
+"""The in-memory form of a text-classification dataset (train/test texts with integer labels; language-modelling
+corpora use it too), label encoding, fingerprints, the seeded test and validation splits every family uses, and the
+checks of classification data (one label, empty texts, a leaked test split)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -44,9 +45,10 @@ def _train_pass(task: Task, train_model, flat: FlatParams, client: ClientConfig,
 
 def run_centralized(
     task: Task, passes: float, client: ClientConfig, device: torch.device, seed: int = 42, progress: bool = True,
-    compile: bool = False,
+    compile: bool = False, on_eval: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunOutput:
-    """Train for `passes` passes (fractional allowed) over all training data; evaluate after each pass."""
+    """Train for `passes` passes (fractional allowed) over all training data; evaluate after each pass and pass its
+    curve point to `on_eval`."""
     start = time.perf_counter()
     model, flat, train_model, rng = _start(task, seed, device, compile)
     out = RunOutput(num_parameters=flat.numel, upload_bytes=0)
@@ -64,6 +66,8 @@ def run_centralized(
                           "wall_time_s": time.perf_counter() - start})
         out.predictions, out.final = preds, metrics
         bar.set_postfix({task.primary_metric: f"{metrics[task.primary_metric]:.3f}"})
+        if on_eval is not None:
+            on_eval(out.curve[-1])
     if client.dp_sgd_clip is not None:  # DP-SGD accounting: one data holder, `done` steps at rate B/n
         out.client_steps = {0: {n: done}}
     out.weights = flat.get()
@@ -91,11 +95,12 @@ def best_epoch(values: list[float], higher_is_better: bool = True) -> int:
 
 def run_centralized_converged(
     task: Task, validation: Task, stopping: EarlyStopping, client: ClientConfig, device: torch.device, seed: int = 42,
-    progress: bool = True, compile: bool = False,
+    progress: bool = True, compile: bool = False, on_eval: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunOutput:
     """The converged reference: one pass per epoch over `task`'s training data, the primary metric measured on
     `validation` (held-out training examples) after each; stops after `stopping.patience` epochs without
     improvement (or at `max_epochs`), restores the best epoch's weights and evaluates them once on the test split.
+    Each epoch's curve point goes to `on_eval`.
 
     The curve holds the validation metrics of every epoch (`"split": "validation"`); `final` and `predictions` are
     the best epoch's test results; `early_stopping` records epochs run, the best epoch and its validation metrics.
@@ -116,6 +121,8 @@ def run_centralized_converged(
         history.append(float(val[metric]))
         out.curve.append({"round": epoch, "passes": float(epoch), "split": "validation", "metrics": val,
                           "train_loss": loss, "wall_time_s": time.perf_counter() - start})
+        if on_eval is not None:
+            on_eval(out.curve[-1])
         best = best_epoch(history, stopping.higher_is_better)
         if best == epoch:
             best_weights = flat.get()

@@ -1,4 +1,5 @@
-"""Client update: E local epochs of SGD/AdamW on the client's ids, with the algorithm's client hooks."""
+"""Client update: E local epochs of SGD/AdamW on the client's ids, with the algorithm's client hooks (DP-SGD steps
+and bf16 autocast when configured)."""
 from __future__ import annotations
 
 import contextlib

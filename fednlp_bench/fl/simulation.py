@@ -1,11 +1,12 @@
-"""The in-process round loop: sample clients, run local updates, aggregate, evaluate on a schedule."""
+"""The round loop (in process, or this rank's share under the distributed backend): select clients, run local
+updates, aggregate with the algorithm, evaluate on a schedule, checkpoint and resume."""
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -210,13 +211,15 @@ def run_federated(
     ranks: RankInfo | None = None,
     checkpointing: Checkpointing | None = None,
     stop: StopFlag | None = None,
+    on_eval: Callable[[dict[str, Any], int], None] | None = None,
 ) -> RunOutput:
     """Run `cfg.rounds` rounds of FL over the clients' training ids; one working model for all clients.
 
     The algorithm (cfg.algorithm, algorithms/) supplies the client hooks and the server step. With `ranks` from the
     distributed backend, this process trains its share of each round's clients and the sums are all_reduced;
     every rank applies the same server step. Rank 0 evaluates and checkpoints (every rank writes its clients'
-    state, when the algorithm keeps any).
+    state, when the algorithm keeps any); after each evaluation it calls `on_eval(curve point, bytes the round's
+    clients uploaded)`.
     """
     ranks = ranks or RankInfo(device=device)
     start = time.perf_counter()
@@ -343,6 +346,8 @@ def run_federated(
                               "wall_time_s": offset + time.perf_counter() - start})
             out.predictions, out.final = preds, metrics
             bar.set_postfix({task.primary_metric: f"{metrics[task.primary_metric]:.3f}"})
+            if on_eval is not None:
+                on_eval(out.curve[-1], out.upload_bytes * int(trained))
         path = None
         if checkpointing and checkpointing.every and (r % checkpointing.every == 0 or r == cfg.rounds):
             path = write_checkpoint(r)

@@ -1,8 +1,6 @@
-"""Client partitions of a data set: uniform, label skew (Dirichlet alpha), quantity skew (Dirichlet beta).
-
-Use `make_partition` as the single entry point; `partition_name` gives FedNLP's
-method name for the same settings (as used in partition_index.h5).
-"""
+"""Client partitions: uniform, label skew (Dirichlet alpha) and quantity skew (Dirichlet beta) by `make_partition`
+(`partition_name`: FedNLP's name for them); feature skew and natural ids (feature_skew.py, natural.py), recipes that
+build any method, digests, statistics, plots, export/import (FedNLP's h5 too) and the `fednlp-bench partition` CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Task adapters (one module per family) and the built-in task registry."""
+"""Tasks: one adapter module per family (with its metrics), task cards and run profiles, models and tokenizers,
+and the built-in task registry; `adapter_class` gives a family's adapter."""
 from .base import Task
 from .classification import TextClassificationTask
 from .registry import FAMILIES, TASKS, TaskSpec, get_spec, load_task_data

@@ -1,4 +1,5 @@
-"""Built-in tasks (from the task cards): where their data comes from, which columns, model and lengths by default."""
+"""Built-in tasks (from the task cards), a task by name or card file, and loading a task's data through its family's
+loaders (demo, your files, a local copy or the hub) with seeded subsets."""
 from __future__ import annotations
 
 import dataclasses

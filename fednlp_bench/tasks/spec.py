@@ -1,4 +1,5 @@
-"""TaskSpec: the in-memory form of a task card (fednlp_bench/tasks/cards.py builds it from YAML)."""
+"""TaskSpec: the in-memory form of a task card (fednlp_bench/tasks/cards.py builds it from YAML); the task families,
+their primary metrics and each metric's direction."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
