@@ -154,9 +154,19 @@ def board_profile(spec: TaskSpec, profile: str) -> str:
             f"{s.get('rounds', 10)} rounds{data}")
 
 
+def card_algorithms(spec: TaskSpec, profile: str) -> list[str]:
+    """The built-in algorithms beyond FL_ALGORITHMS that a task's profile plans: those with a block of their own
+    (e.g. `scaffold: {client_optimizer: sgd, client_lr: 0.1, partitions: [label alpha=0.1]}`)."""
+    block = spec.profiles.get(profile, {})
+    return [a for a in ALGORITHMS if a not in FL_ALGORITHMS and isinstance(block.get(a), dict)]
+
+
 def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, seeds: Iterable[int] | None = None,
               algorithms: Iterable[str] | None = None, partitions: Iterable[str] | None = None) -> list[PlannedRun]:
-    """Every run of the table, in order: per task, per seed, the centralized run, then each algorithm x partition."""
+    """Every run of the table, in order: per task, per seed, the centralized run, then each algorithm x partition.
+    The algorithms are FedAvg, FedProx and FedOpt and any other built-in with a block in the task's profile
+    (card_algorithms), unless `algorithms` names them; an algorithm block's `more_seeds` add seeds to some of its
+    partitions."""
     if profile not in PROFILE_NAMES:
         raise UserError(f"unknown profile '{profile}'", f"choose one of: {', '.join(PROFILE_NAMES)}")
     trust = family == TRUST_TABLE
@@ -177,8 +187,9 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
         ref = chosen[i] if chosen else spec.name  # a card file given by path stays a path (its name is not built in)
         card_seeds, _ = profile_plan(spec, profile)
         label = board_profile(spec, profile)
+        task_algos = algos if algorithms or trust else algos + card_algorithms(spec, profile)
         parts_of = {a: [parse_partition(TRUST_PARTITION)] if trust else profile_plan(spec, profile, a)[1]
-                    for a in algos if a != "centralized"}
+                    for a in task_algos if a != "centralized"}
         # an algorithm block's `more_seeds`: further seeds on some of its partitions (e.g. a sweep that needs them)
         more = {(a, json.dumps(p, sort_keys=True)): more_seeds(spec, profile, a, p) for a in parts_of
                 for p in parts_of[a]} if not trust else {}
@@ -186,7 +197,7 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
         planned = set(card_seeds) | set(extra)
         for seed in (list(seeds) if seeds else card_seeds + extra):
             everything = seed in card_seeds or seed not in planned  # a seed outside the plan runs the whole table
-            for algo in algos:
+            for algo in task_algos:
                 settings = profile_settings(spec, profile, algo)
                 if algo == "centralized":
                     if everything:
@@ -495,7 +506,9 @@ def write_recipes(table: str, profile: str, folder: str | Path, tasks: Iterable[
     family = table_family(table)
     out = []
     seen = set()
-    for run in plan_runs(family, profile, tasks, algorithms=list(FL_ALGORITHMS)):
+    for run in plan_runs(family, profile, tasks):
+        if run.algorithm == "centralized":
+            continue
         p = run.partition
         recipe = partition_recipe(run.config(Path(folder), progress=False), run.task)
         ident = json.dumps(recipe.to_dict(), sort_keys=True)

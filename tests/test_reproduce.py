@@ -132,6 +132,24 @@ def test_more_seeds_add_runs_of_one_algorithm_on_the_partitions_named_only(tmp_p
     assert len(plan_runs("text_classification", "smoke", tasks=[str(card)], seeds=[9])) == 1 + 3 * 2
 
 
+def test_a_card_block_puts_another_built_in_algorithm_in_the_plan(tmp_path):
+    card = _tiny_card(tmp_path)
+    raw = yaml.safe_load(card.read_text())
+    raw["profiles"]["smoke"]["scaffold"] = {"client_optimizer": "sgd", "client_lr": 0.1, "partitions": ["label alpha=1"]}
+    raw["profiles"]["smoke"]["median"] = {"client_optimizer": "adamw", "client_lr": 2.0e-3}
+    card.write_text(yaml.safe_dump(raw))
+    runs = plan_runs("text_classification", "smoke", tasks=[str(card)])
+    algos = [(r.algorithm, r.partition_label) for r in runs]
+    assert ("scaffold", "label alpha=1") in algos and ("scaffold", "uniform") not in algos
+    assert ("median", "uniform") in algos and ("median", "label alpha=1") in algos
+    scaffold = next(r for r in runs if r.algorithm == "scaffold")
+    assert scaffold.settings["client_optimizer"] == "sgd" and scaffold.settings["client_lr"] == 0.1
+    assert len(runs) == 1 + 3 * 2 + 1 + 2
+    # --algorithms still picks exactly what it names
+    assert {r.algorithm for r in plan_runs("text_classification", "smoke", tasks=[str(card)],
+                                           algorithms=["fedavg"])} == {"fedavg"}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["reproduce", "tables"], "unknown table 'tables'"),
     (["reproduce", "seq2seq", "--tasks", "sst2"], "not in the seq2seq table"),
