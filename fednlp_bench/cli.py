@@ -231,7 +231,8 @@ def add_reproduce_parser(sub) -> None:
     p.add_argument("table", help="text_classification, sequence_tagging, extractive_qa, seq2seq, language_modeling "
                                  "(or classification, tagging, qa), or trustworthy: FedAvg under each client "
                                  "selection, static vs continual data, without / with client- and example-level DP, "
-                                 "with a membership-inference audit")
+                                 "with a membership-inference audit, or robustness: FedAvg, median, trimmed mean and "
+                                 "Krum without and with attacking clients (agnews, standard profile)")
     p.add_argument("--profile", choices=PROFILES, default="smoke",
                    help="smoke: CPU, minutes a task, data subsets (pipeline check); standard: converged on 2 CPU cores, "
                         "3 seeds (the board's default); full: FedNLP's settings, for GPUs (default smoke)")

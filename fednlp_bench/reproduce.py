@@ -55,10 +55,27 @@ TRUST_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+# The robustness table (Byzantine clients): FedAvg and the robust aggregators on the IID partition of agnews,
+# without attackers and with 10% and 30% of the clients sending a boosted sign-flipped update (-4 x their delta:
+# at 30% the plain mean points the wrong way). Every aggregator trains with FedAvg's settings of the profile; the
+# trimmed mean trims 30% at each end and Krum tolerates 3 attackers of the 10 clients of a round.
+ROBUST_TABLE = "robustness"
+ROBUST_TASKS = ("agnews",)
+ROBUST_PARTITION = "uniform"
+ROBUST_ALGORITHMS: dict[str, dict[str, Any]] = {"fedavg": {}, "median": {}, "trimmed_mean": {"beta": 0.3},
+                                                "krum": {"byzantine": 3}}
+ROBUST_VARIANTS: dict[str, dict[str, Any]] = {
+    "": {},
+    "sign_flip-10": {"attack": "sign_flip", "attack_fraction": 0.1, "attack_scale": 4.0},
+    "sign_flip-30": {"attack": "sign_flip", "attack_fraction": 0.3, "attack_scale": 4.0},
+}
+SPECIAL_TABLES = (TRUST_TABLE, ROBUST_TABLE)  # tables that are not a task family
+
+
 def table_family(table: str) -> str:
     family = TABLE_ALIASES.get(table, table)
-    if family not in FAMILIES and family != TRUST_TABLE:
-        raise UserError(f"unknown table '{table}'", f"choose one of: {', '.join(FAMILIES)}, {TRUST_TABLE} "
+    if family not in FAMILIES and family not in SPECIAL_TABLES:
+        raise UserError(f"unknown table '{table}'", f"choose one of: {', '.join(FAMILIES)}, {', '.join(SPECIAL_TABLES)} "
                         f"(or {', '.join(TABLE_ALIASES)})")
     return family
 
@@ -74,12 +91,22 @@ def variant_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     return {**out, "mia": True}
 
 
+def robust_settings(spec: TaskSpec, profile: str, algorithm: str) -> dict[str, Any]:
+    """A robustness-table run's settings: FedAvg's settings of the profile (the aggregators differ only on the
+    server), with the aggregator's ROBUST_ALGORITHMS arguments."""
+    if algorithm == "centralized":
+        return profile_settings(spec, profile, algorithm)
+    settings = profile_settings(spec, profile, "fedavg")
+    args = ROBUST_ALGORITHMS.get(algorithm) or {}
+    return {**settings, "algorithm_args": dict(args)} if args else settings
+
+
 def table_tasks(family: str, profile: str, only: Iterable[str] | None = None) -> list[TaskSpec]:
     """The tasks of a table under a profile: the family's cards that define it (smoke: an explicit block)."""
     from .tasks.registry import TASKS, get_spec
 
-    if family == TRUST_TABLE:
-        specs = [get_spec(name) for name in (only or TRUST_TASKS)]
+    if family in SPECIAL_TABLES:
+        specs = [get_spec(name) for name in (only or (TRUST_TASKS if family == TRUST_TABLE else ROBUST_TASKS))]
         missing = [s.name for s in specs if not has_profile(s, profile)]
         if missing:
             raise UserError(f"task '{missing[0]}' has no {profile} profile", f"add profiles.{profile} to its card")
@@ -169,8 +196,9 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
     partitions."""
     if profile not in PROFILE_NAMES:
         raise UserError(f"unknown profile '{profile}'", f"choose one of: {', '.join(PROFILE_NAMES)}")
-    trust = family == TRUST_TABLE
-    algos = list(algorithms) if algorithms else ["centralized", *(("fedavg",) if trust else FL_ALGORITHMS)]
+    trust, robust = family == TRUST_TABLE, family == ROBUST_TABLE
+    default = ("fedavg",) if trust else tuple(ROBUST_ALGORITHMS) if robust else FL_ALGORITHMS
+    algos = list(algorithms) if algorithms else ["centralized", *default]
     for a in algos:
         if a not in ("centralized", *ALGORITHMS):  # built-ins only: a reproduction never imports a plug-in
             raise UserError(f"unknown algorithm '{a}'", f"choose from: centralized, {', '.join(ALGORITHMS)}")
@@ -180,25 +208,29 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
         raise UserError(f"unknown partition '{exc}'", "write uniform, natural, 'label alpha=A', 'cluster alpha=A' "
                         "or 'quantity beta=B'") from None
     # the trustworthy table: FedAvg on TRUST_PARTITION in every TRUST_VARIANTS variant; the family tables: no variant
-    variants, table = (list(TRUST_VARIANTS), TRUST_TABLE) if trust else ([""], "")
+    # the robustness table: each aggregator on ROBUST_PARTITION without and with attackers (ROBUST_VARIANTS)
+    variants, table = ((list(TRUST_VARIANTS), TRUST_TABLE) if trust else (list(ROBUST_VARIANTS), ROBUST_TABLE)
+                       if robust else ([""], ""))
+    special = trust or robust
     runs = []
     chosen = list(tasks) if tasks else None
     for i, spec in enumerate(table_tasks(family, profile, chosen)):
         ref = chosen[i] if chosen else spec.name  # a card file given by path stays a path (its name is not built in)
         card_seeds, _ = profile_plan(spec, profile)
         label = board_profile(spec, profile)
-        task_algos = algos if algorithms or trust else algos + card_algorithms(spec, profile)
-        parts_of = {a: [parse_partition(TRUST_PARTITION)] if trust else profile_plan(spec, profile, a)[1]
+        task_algos = algos if algorithms or special else algos + card_algorithms(spec, profile)
+        fixed = TRUST_PARTITION if trust else ROBUST_PARTITION
+        parts_of = {a: [parse_partition(fixed)] if special else profile_plan(spec, profile, a)[1]
                     for a in task_algos if a != "centralized"}
         # an algorithm block's `more_seeds`: further seeds on some of its partitions (e.g. a sweep that needs them)
         more = {(a, json.dumps(p, sort_keys=True)): more_seeds(spec, profile, a, p) for a in parts_of
-                for p in parts_of[a]} if not trust else {}
+                for p in parts_of[a]} if not special else {}
         extra = sorted({s for v in more.values() for s in v} - set(card_seeds))
         planned = set(card_seeds) | set(extra)
         for seed in (list(seeds) if seeds else card_seeds + extra):
             everything = seed in card_seeds or seed not in planned  # a seed outside the plan runs the whole table
             for algo in task_algos:
-                settings = profile_settings(spec, profile, algo)
+                settings = robust_settings(spec, profile, algo) if robust else profile_settings(spec, profile, algo)
                 if algo == "centralized":
                     if everything:
                         runs.append(PlannedRun(ref, algo, seed, {}, settings, label, table=table))
@@ -207,7 +239,8 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
                     if not everything and seed not in more.get((algo, json.dumps(part, sort_keys=True)), []):
                         continue
                     for name in variants:
-                        run_settings = {**settings, **variant_settings(name, settings)} if name else settings
+                        run_settings = settings if not name else {**settings, **(
+                            variant_settings(name, settings) if trust else ROBUST_VARIANTS[name])}
                         runs.append(PlannedRun(ref, algo, seed, part, run_settings, label, variant=name, table=table))
     return runs
 

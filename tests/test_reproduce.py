@@ -408,3 +408,42 @@ def test_trust_table_reaches_the_board_beside_the_standard_rows(tmp_path, monkey
     assert len(standard) == 2  # the standard runs stayed
     # the trustworthy table's centralized run has the same settings (and key) as the standard one: not redone
     assert len(stored) == 2 + len(TRUST_VARIANTS) and rep.skipped == 1
+
+
+# ----------------------------------------------------------------------------------------- the robustness table
+def test_robustness_plan_runs_each_aggregator_with_fedavgs_settings_without_and_with_attackers():
+    from fednlp_bench.reproduce import ROBUST_VARIANTS
+
+    runs = plan_runs("robustness", "standard")
+    seeds, _ = profile_plan(get_spec("agnews"), "standard")
+    assert {r.task for r in runs} == {"agnews"}
+    assert len(runs) == len(seeds) * (1 + 4 * len(ROBUST_VARIANTS))
+    assert {r.partition_label for r in runs if r.algorithm != "centralized"} == {"uniform"}
+    by = {(r.algorithm, r.variant, r.seed): r for r in runs}
+    fedavg = by[("fedavg", "", 1)].settings
+    for algo in ("median", "trimmed_mean", "krum"):
+        s = by[(algo, "sign_flip-30", 1)].settings
+        assert (s["client_optimizer"], s["client_lr"], s["rounds"]) == (
+            fedavg["client_optimizer"], fedavg["client_lr"], fedavg["rounds"])
+        assert (s["attack"], s["attack_fraction"], s["attack_scale"]) == ("sign_flip", 0.3, 4.0)
+    assert by[("trimmed_mean", "", 1)].settings["algorithm_args"] == {"beta": 0.3}
+    assert by[("krum", "", 1)].settings["algorithm_args"] == {"byzantine": 3}
+    assert "attack" not in by[("median", "", 1)].settings
+    # FedAvg without attackers and the centralized reference are the text-classification table's runs (same keys)
+    standard = {r.key for r in plan_runs("text_classification", "standard", tasks=["agnews"])}
+    assert by[("fedavg", "", 1)].key in standard and by[("centralized", "", 1)].key in standard
+    assert sum(r.key in standard for r in runs) == 2 * len(seeds)
+
+
+def test_robustness_table_reaches_the_board_as_official_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDNLP_CACHE", str(tmp_path / "cache"))
+    card = _tiny_card(tmp_path, partitions=("uniform",))
+    board, runs = tmp_path / "leaderboard", tmp_path / "runs"
+    rep = reproduce("robustness", "smoke", runs, board, tasks=[str(card)],
+                    algorithms=["centralized", "fedavg", "median"], progress=False)
+    assert set(rep.summary()["algorithm"]) == {"centralized", "fedavg", "fedavg+sign_flip-10", "fedavg+sign_flip-30",
+                                               "median", "median+sign_flip-10", "median+sign_flip-30"}
+    assert main(["leaderboard", "validate", "--root", str(board), "--recipes", str(tmp_path / "partition")]) == 0
+    table = pd.read_csv(board / "results.csv")
+    methods = set(table["method"])
+    assert {"median", "fedavg+attack(sign_flip,f=0.3,s=4.0)", "median+attack(sign_flip,f=0.1,s=4.0)"} <= methods

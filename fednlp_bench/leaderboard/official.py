@@ -107,7 +107,7 @@ def official_problems(meta: dict[str, Any], result: dict[str, Any],
                       recipes: list[tuple[dict[str, Any], str]]) -> list[str]:
     """Why an official submission is not what its profile's reproduction produces (empty list = it is).
     `recipes`: canonical_recipes() of the board's partition folder."""
-    from ..reproduce import TRUST_TABLE
+    from ..reproduce import SPECIAL_TABLES
 
     cfg = result["config"]
     rep = (cfg.get("extra") or {}).get("reproduce") if isinstance(cfg.get("extra"), dict) else None
@@ -121,7 +121,7 @@ def official_problems(meta: dict[str, Any], result: dict[str, Any],
         return [f"profile label '{label}' names no profile ({', '.join(PROFILES)})"]
     from ..tasks.registry import TASKS
 
-    family = TRUST_TABLE if rep.get("table") == TRUST_TABLE else result["task"]["family"]
+    family = rep["table"] if rep.get("table") in SPECIAL_TABLES else result["task"]["family"]
     algorithm, task = cfg["algorithm"], cfg["task"]
     federated = result["kind"] == "federated"
     if task not in TASKS and not str(task).lower().endswith((".yaml", ".yml")):
