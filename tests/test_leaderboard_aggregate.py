@@ -18,7 +18,7 @@ EXPECTED_COLUMNS = ["task", "family", "model", "profile", "partition", "partitio
                     "algorithm", "metric", "n_seeds", "mean", "std", "ci95", "last20", "last20_ci95", "centralized", "reference",
                     "above_reference", "ratio", "gap", "rounds_to_90",
                     "client_p10", "client_std", "upload_bytes_per_round", "submitter", "track",
-                    "selection", "data", "dp", "epsilon", "mia_auc"]
+                    "selection", "data", "dp", "epsilon", "mia_auc", "attack", "attack_fraction"]
 OTHER_DIGEST = "c" * 64
 PROFILE = "tiny, 3 rounds, max_train all"
 

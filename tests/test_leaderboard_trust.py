@@ -208,7 +208,7 @@ def test_csv_and_parquet_round_trip_with_the_new_columns(tmp_path, table):
     df = pd.concat([table, inf], ignore_index=True)
     csv_path, parquet_path = write_table(df, tmp_path)
     header = csv_path.read_text().splitlines()[0].split(",")
-    assert header[-5:] == ["selection", "data", "dp", "epsilon", "mia_auc"]
+    assert header[-7:] == ["selection", "data", "dp", "epsilon", "mia_auc", "attack", "attack_fraction"]
     for path in (csv_path, parquet_path):
         back = read_table(path)
         pd.testing.assert_frame_equal(back, df, check_dtype=False, check_exact=True)

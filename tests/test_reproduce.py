@@ -447,3 +447,11 @@ def test_robustness_table_reaches_the_board_as_official_rows(tmp_path, monkeypat
     table = pd.read_csv(board / "results.csv")
     methods = set(table["method"])
     assert {"median", "fedavg+attack(sign_flip,f=0.3,s=4.0)", "median+attack(sign_flip,f=0.1,s=4.0)"} <= methods
+    attacked = table[table["attack"] != "none"]
+    assert set(attacked["attack"]) == {"sign_flip(s=4.0)"} and set(attacked["attack_fraction"]) == {0.1, 0.3}
+    # the board's robustness section: one row per aggregator, one column per share of attackers
+    md = (board / "smoke" / "README.md").read_text()
+    section = md[md.index("## Robustness to attacking clients"):md.index("## Provenance")]
+    assert "| aggregator | no attack | sign\\_flip(s=4.0) 10% | sign\\_flip(s=4.0) 30% |" in section
+    lines = [ln for ln in section.splitlines() if ln.startswith("| fedavg |") or ln.startswith("| median |")]
+    assert len(lines) == 2 and all(ln.count(" ± ") == 3 and ln.count("(1)") == 3 for ln in lines)

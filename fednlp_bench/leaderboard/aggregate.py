@@ -25,7 +25,9 @@ Runs that train differently (client selection, continual data, differential priv
 never averaged together: the default method name carries those settings, and rows are also kept apart by them
 when a submitter's own method name does not. The trustworthy-FL columns: `selection`, `data` (static or
 continual), `dp` (none, client, example), `epsilon` (the privacy accountant's epsilon, seed mean; NaN without
-DP) and `mia_auc` (membership-inference attack AUC, seed mean; NaN without --mia).
+DP) and `mia_auc` (membership-inference attack AUC, seed mean; NaN without --mia). The robustness columns:
+`attack` ("none", or the simulated attack and its strength, e.g. "sign_flip(s=4.0)") and `attack_fraction` (the
+share of attacking clients, 0.0 without).
 
 Metric direction (schema.higher_is_better): for a lower-is-better metric such as perplexity, ratio =
 centralized / mean (1.0 = as good as centralized, < 1 worse), gap = mean - centralized (positive = worse) and
@@ -62,6 +64,7 @@ COLUMNS: dict[str, str] = {
     "reference": "str", "above_reference": "bool", "ratio": "float64", "gap": "float64", "rounds_to_90": "float64", "client_p10": "float64", "client_std": "float64",
     "upload_bytes_per_round": "int64", "submitter": "str", "track": "str",
     "selection": "str", "data": "str", "dp": "str", "epsilon": "float64", "mia_auc": "float64",
+    "attack": "str", "attack_fraction": "float64",
 }
 GROUP_KEY = ("task", "family", "model", "profile", "partition", "method")
 # Runs are grouped by GROUP_KEY and their training settings (the settings' method-name tags included).
@@ -197,6 +200,7 @@ def _facts(sub: dict[str, Any]) -> dict[str, Any]:
         "reference": "" if federated else reference_kind(r),
         "selection": settings["selection"], "data": settings["data"], "dp": settings["dp"],
         "settings": "+".join(settings["tags"]), "epsilon": settings["epsilon"], "mia_auc": settings["mia_auc"],
+        "attack": settings["attack"], "attack_fraction": settings["attack_fraction"],
         "task": task["name"], "family": task["family"], "model": task["model"], "profile": meta["profile"],
         "partition": r["partition"]["name"] if federated else CENTRALIZED_PARTITION, "method": meta["method"],
         "federated": federated, "digest": r["partition"]["digest"] if federated else "",
@@ -313,6 +317,7 @@ def aggregate(records: Iterable[dict[str, Any]], canonical: Iterable[str] | None
             "selection": members[0]["selection"], "data": members[0]["data"], "dp": members[0]["dp"],
             "epsilon": _seed_mean(_by_seed(members, "epsilon", skip_nan=True)),
             "mia_auc": _seed_mean(_by_seed(members, "mia_auc", skip_nan=True)),
+            "attack": members[0]["attack"], "attack_fraction": members[0]["attack_fraction"],
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
     return df.sort_values(SORT_KEY, kind="mergesort").reset_index(drop=True)

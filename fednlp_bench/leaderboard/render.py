@@ -38,7 +38,7 @@ import math
 import os
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -657,6 +657,52 @@ def _trust_groups(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[
     return out
 
 
+ROBUST_LEGEND = ("Attacking (Byzantine) clients: a seeded share of the clients sends a corrupted update whenever it "
+                 "is chosen (sign_flip(s=4.0): −4 × its own update). One row per aggregator (its arguments in its "
+                 "name), one column per attack and share of attacking clients; each cell is the primary metric's "
+                 "mean ± 95% CI over seeds (n). The no-attack column is the aggregator's own run without "
+                 "attackers, on the same partition.")
+_ATTACK_TAG = re.compile(r"\+attack\([^)]*\)")
+
+
+def _is_attack_row(row: dict[str, Any]) -> bool:
+    return _text(row.get("attack")) not in ("", "none")
+
+
+def _robust_groups(rows: list[dict[str, Any]]) -> list[tuple[str, str, list, list[dict[str, Any]]]]:
+    """[(title, metric, columns, table rows)]: per task and partition with an attacked run, one row per aggregator
+    (the method name without its attack tag) and one column per attack (none first, then by attack and share)."""
+    out = []
+    for _, tasks in _grouped(rows):
+        for task, task_rows in tasks:
+            metric = _metric_name(task_rows)
+            for part in sorted({_text(r.get("partition")) for r in task_rows if _is_attack_row(r)}):
+                attacked = [r for r in task_rows if _text(r.get("partition")) == part and _is_attack_row(r)]
+                bases = sorted({_ATTACK_TAG.sub("", _text(r.get("method"))) for r in attacked})
+                cells: dict[tuple[str, str], dict[str, Any]] = {}
+                levels: set[tuple[str, float]] = set()
+                for r in task_rows:
+                    base = _ATTACK_TAG.sub("", _text(r.get("method")))
+                    if _text(r.get("partition")) != part or base not in bases:
+                        continue
+                    level = (_text(r.get("attack")) or "none", 0.0 if not _is_attack_row(r)
+                             else _num(r.get("attack_fraction")))
+                    levels.add(level)
+                    cells[(base, f"{level[0]}|{level[1]!r}")] = r
+                order = sorted(levels, key=lambda lv: (lv[0] != "none", lv[0], lv[1]))
+                columns = [("method", "aggregator", "text")] + [
+                    (f"{a}|{f!r}", "no attack" if a == "none" else f"{a} {f:.0%}", "text") for a, f in order]
+                table = []
+                for base in bases:
+                    row: dict[str, Any] = {"method": base}
+                    for key, _, _ in columns[1:]:
+                        r = cells.get((base, key))
+                        row[key] = NA if r is None else _cell(r, "mean", "score") + f" ({_cell(r, 'n_seeds', 'count')})"
+                    table.append(row)
+                out.append((f"{task} ({short_partition(part)})", metric, columns, table))
+    return out
+
+
 def _trust_labels(rows: list[dict[str, Any]]) -> list[str]:
     """One legend label per row: method · partition (· profile when that alone would repeat a label)."""
     labels = [f"{_text(r.get('method'))} · {short_partition(_text(r.get('partition')))}" for r in rows]
@@ -794,6 +840,12 @@ def _markdown(page: "Page") -> str:
         for task, metric, rows in page.trust:
             out += [f"### {_md(task)}: fairness and privacy", ""]
             out += _md_table(rows, TRUST_COLUMNS, metric)
+            out.append("")
+    if page.robust:
+        out += ["## Robustness to attacking clients", "", f"_{ROBUST_LEGEND}_", ""]
+        for title, metric, columns, rows in page.robust:
+            out += [f"### {_md(title)}: {_md(metric)}", ""]
+            out += _md_table(rows, columns, metric)
             out.append("")
     if page.provenance:
         out += ["## Provenance", "", "_Who submitted each row, under which profile label, on which partition "
@@ -939,6 +991,12 @@ def _html(page: "Page") -> str:
         for task, metric, rows in page.trust:
             out.append(f"<h3>{_e(task)}: fairness and privacy</h3>")
             out += _html_table(rows, TRUST_COLUMNS, metric)
+    if page.robust:
+        out.append('<h2 id="robustness">Robustness to attacking clients</h2>')
+        out.append(f'<p class="legend">{_e(ROBUST_LEGEND)}</p>')
+        for title, metric, columns, rows in page.robust:
+            out.append(f"<h3>{_e(title)}: {_e(metric)}</h3>")
+            out += _html_table(rows, columns, metric, sortable=False)
     if page.provenance:
         out.append('<h2 id="provenance">Provenance</h2>')
         out.append('<p class="legend">Who submitted each row, under which profile label, on which partition '
@@ -1016,6 +1074,7 @@ class Page:
     trust_png: str | None
     setup: list[dict[str, Any]]
     provenance: list[dict[str, Any]]
+    robust: list = field(default_factory=list)
 
 
 def _g(value: Any) -> str:
@@ -1149,7 +1208,8 @@ def build_board(df: pd.DataFrame, records: list[dict[str, Any]], out_folder) -> 
         provenance = sorted(({k: r.get(k) for k, _, _ in PROVENANCE_COLUMNS} for r in rows),
                             key=lambda r: json.dumps(r, sort_keys=True, default=str))
         page = Page(key, PAGE_TITLES[key], PAGE_INTROS[key], nav, _grouped(rows), per_task, ratio_png, len(runs),
-                    legend, trust, TRUST_PNG if trust_png is not None else None, _setup_rows(runs), provenance)
+                    legend, trust, TRUST_PNG if trust_png is not None else None, _setup_rows(runs), provenance,
+                    _robust_groups(rows))
         written += _write_page(page, out / key if key else out, pngs)
     for key in PAGES[1:]:
         if key not in keys and (out / key).is_dir():  # a profile page without rows any more

@@ -406,7 +406,9 @@ def run_settings(result: dict[str, Any]) -> dict[str, Any]:
     "data": "static" | "continual", "dp": "none" | "client" | "example" | "client+example",
     "epsilon": float (NaN without DP or without a privacy block, inf when the block's epsilon is null: an
     infinite epsilon, written as null), "mia_auc": float (NaN without a membership-inference audit),
-    "tags": the method-name tags of the non-default settings, in METHOD_NAME_FORMAT's order}.
+    "attack": "none" or the simulated attack with its strength ("sign_flip(s=4.0)"), "attack_fraction": the share of
+    attacking clients (0.0 without), "tags": the method-name tags of the non-default settings, in
+    METHOD_NAME_FORMAT's order}.
     """
     cfg = result.get("config") if isinstance(result.get("config"), dict) else {}
     privacy = result.get("privacy") if isinstance(result.get("privacy"), dict) else {}
@@ -432,11 +434,14 @@ def run_settings(result: dict[str, Any]) -> dict[str, Any]:
             levels.append(level)
             tags.append(f"dp-{level}(z={_number(dp[0])},{clip_name}={_number(dp[1])})")
     attack = result.get("attack") if isinstance(result.get("attack"), dict) else {}
+    attack_name, attack_fraction = "none", 0.0
     if cfg.get("attack") or attack:
         kind = attack.get("kind", cfg.get("attack"))
         fraction = attack.get("fraction", cfg.get("attack_fraction"))
         scale = attack.get("scale", cfg.get("attack_scale"))
         tags.append(f"attack({kind},f={_number(fraction)},s={_number(scale)})")
+        attack_name = f"{kind}(s={_number(scale)})"
+        attack_fraction = float(fraction) if _is(fraction, (int, float)) else math.nan
     eps = privacy.get("epsilon", math.nan)
     if eps is None:  # result files write an infinite epsilon (noise multiplier 0: no guarantee) as null
         eps = math.inf
@@ -444,7 +449,8 @@ def run_settings(result: dict[str, Any]) -> dict[str, Any]:
     auc = mia.get("auc")
     return {"selection": selection, "data": "continual" if continual else "static", "dp": "+".join(levels) or "none",
             "epsilon": float(eps) if levels and _is(eps, (int, float)) else math.nan,
-            "mia_auc": float(auc) if _is(auc, (int, float)) else math.nan, "tags": tags}
+            "mia_auc": float(auc) if _is(auc, (int, float)) else math.nan, "attack": attack_name,
+            "attack_fraction": attack_fraction, "tags": tags}
 
 
 def default_method(result: dict[str, Any]) -> str:
