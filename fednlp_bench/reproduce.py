@@ -1,5 +1,5 @@
-"""Reproduce one table of the leaderboard: every task of a family (or the trustworthy-FL table), its algorithms,
-canonical partitions and seeds.
+"""Reproduce one table of the leaderboard: every task of a family (or the trustworthy-FL or robustness table), its
+algorithms, canonical partitions and seeds.
 
 `fednlp-bench reproduce TABLE --profile smoke|standard|full` (what scripts/reproduce_<table>.sh runs):
 for each task of the table whose card has the profile, the untrained model's metric (the starting point), the
@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .config import ALGORITHMS, RunConfig
 from .errors import UserError
+from .leaderboard.aggregate import LAST_FRACTION
 from .tasks.profiles import PROFILE_NAMES, has_profile, more_seeds, parse_partition, profile_plan, profile_settings
 from .tasks.spec import FAMILIES, TaskSpec, higher_is_better
 
@@ -69,7 +70,22 @@ ROBUST_VARIANTS: dict[str, dict[str, Any]] = {
     "sign_flip-10": {"attack": "sign_flip", "attack_fraction": 0.1, "attack_scale": 4.0},
     "sign_flip-30": {"attack": "sign_flip", "attack_fraction": 0.3, "attack_scale": 4.0},
 }
-SPECIAL_TABLES = (TRUST_TABLE, ROBUST_TABLE)  # tables that are not a task family
+
+
+@dataclass(frozen=True)
+class SpecialTable:
+    """A table that is not a task family: its tasks, algorithms, one partition and the variants each runs in."""
+
+    tasks: tuple[str, ...]
+    algorithms: tuple[str, ...]
+    partition: str
+    variants: tuple[str, ...]
+
+
+SPECIAL_TABLES = {  # tables that are not a task family
+    TRUST_TABLE: SpecialTable(TRUST_TASKS, ("fedavg",), TRUST_PARTITION, tuple(TRUST_VARIANTS)),
+    ROBUST_TABLE: SpecialTable(ROBUST_TASKS, tuple(ROBUST_ALGORITHMS), ROBUST_PARTITION, tuple(ROBUST_VARIANTS)),
+}
 
 
 def table_family(table: str) -> str:
@@ -106,7 +122,7 @@ def table_tasks(family: str, profile: str, only: Iterable[str] | None = None) ->
     from .tasks.registry import TASKS, get_spec
 
     if family in SPECIAL_TABLES:
-        specs = [get_spec(name) for name in (only or (TRUST_TASKS if family == TRUST_TABLE else ROBUST_TASKS))]
+        specs = [get_spec(name) for name in (only or SPECIAL_TABLES[family].tasks)]
         missing = [s.name for s in specs if not has_profile(s, profile)]
         if missing:
             raise UserError(f"task '{missing[0]}' has no {profile} profile", f"add profiles.{profile} to its card")
@@ -138,8 +154,8 @@ class PlannedRun:
     partition: dict[str, Any]
     settings: dict[str, Any]
     board_profile: str
-    variant: str = ""  # the trustworthy table's variant (TRUST_VARIANTS); "" in the family tables
-    table: str = ""  # "trustworthy" for that table's runs (its centralized runs sit beside the family table's)
+    variant: str = ""  # a special table's variant (TRUST_VARIANTS, ROBUST_VARIANTS); "" in the family tables
+    table: str = ""  # a special table's name for its runs (its centralized runs sit beside the family table's)
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -196,9 +212,8 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
     partitions."""
     if profile not in PROFILE_NAMES:
         raise UserError(f"unknown profile '{profile}'", f"choose one of: {', '.join(PROFILE_NAMES)}")
-    trust, robust = family == TRUST_TABLE, family == ROBUST_TABLE
-    default = ("fedavg",) if trust else tuple(ROBUST_ALGORITHMS) if robust else FL_ALGORITHMS
-    algos = list(algorithms) if algorithms else ["centralized", *default]
+    special = SPECIAL_TABLES.get(family)
+    algos = list(algorithms) if algorithms else ["centralized", *(special.algorithms if special else FL_ALGORITHMS)]
     for a in algos:
         if a not in ("centralized", *ALGORITHMS):  # built-ins only: a reproduction never imports a plug-in
             raise UserError(f"unknown algorithm '{a}'", f"choose from: centralized, {', '.join(ALGORITHMS)}")
@@ -207,11 +222,8 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
     except ValueError as exc:
         raise UserError(f"unknown partition '{exc}'", "write uniform, natural, 'label alpha=A', 'cluster alpha=A' "
                         "or 'quantity beta=B'") from None
-    # the trustworthy table: FedAvg on TRUST_PARTITION in every TRUST_VARIANTS variant; the family tables: no variant
-    # the robustness table: each aggregator on ROBUST_PARTITION without and with attackers (ROBUST_VARIANTS)
-    variants, table = ((list(TRUST_VARIANTS), TRUST_TABLE) if trust else (list(ROBUST_VARIANTS), ROBUST_TABLE)
-                       if robust else ([""], ""))
-    special = trust or robust
+    # a special table: its algorithms on its one partition in each of its variants; the family tables: no variant
+    variants, table = (list(special.variants), family) if special else ([""], "")
     runs = []
     chosen = list(tasks) if tasks else None
     for i, spec in enumerate(table_tasks(family, profile, chosen)):
@@ -219,8 +231,7 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
         card_seeds, _ = profile_plan(spec, profile)
         label = board_profile(spec, profile)
         task_algos = algos if algorithms or special else algos + card_algorithms(spec, profile)
-        fixed = TRUST_PARTITION if trust else ROBUST_PARTITION
-        parts_of = {a: [parse_partition(fixed)] if special else profile_plan(spec, profile, a)[1]
+        parts_of = {a: [parse_partition(special.partition)] if special else profile_plan(spec, profile, a)[1]
                     for a in task_algos if a != "centralized"}
         # an algorithm block's `more_seeds`: further seeds on some of its partitions (e.g. a sweep that needs them)
         more = {(a, json.dumps(p, sort_keys=True)): more_seeds(spec, profile, a, p) for a in parts_of
@@ -230,7 +241,8 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
         for seed in (list(seeds) if seeds else card_seeds + extra):
             everything = seed in card_seeds or seed not in planned  # a seed outside the plan runs the whole table
             for algo in task_algos:
-                settings = robust_settings(spec, profile, algo) if robust else profile_settings(spec, profile, algo)
+                settings = (robust_settings(spec, profile, algo) if family == ROBUST_TABLE
+                            else profile_settings(spec, profile, algo))
                 if algo == "centralized":
                     if everything:
                         runs.append(PlannedRun(ref, algo, seed, {}, settings, label, table=table))
@@ -240,7 +252,7 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
                         continue
                     for name in variants:
                         run_settings = settings if not name else {**settings, **(
-                            variant_settings(name, settings) if trust else ROBUST_VARIANTS[name])}
+                            variant_settings(name, settings) if family == TRUST_TABLE else ROBUST_VARIANTS[name])}
                         runs.append(PlannedRun(ref, algo, seed, part, run_settings, label, variant=name, table=table))
     return runs
 
@@ -486,7 +498,7 @@ class Reproduction:
         return out
 
 
-PLATEAU_SHARE = 0.2  # the plateau check: how much the last 20% of rounds move the metric
+PLATEAU_SHARE = LAST_FRACTION  # the plateau check: how much the last 20% of rounds (the board's last20) move it
 
 
 def late_move(record: dict[str, Any]) -> float:

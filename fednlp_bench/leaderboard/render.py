@@ -208,13 +208,9 @@ def _cell(row: dict[str, Any], key: str, kind: str) -> str:
         return NA if math.isnan(x) else str(int(x))
     if kind == "flag":
         return ABOVE if _truthy(value) else ""
-    if kind == "score":
-        mean, ci = _num(row.get("mean")), _num(row.get("ci95"))
-        if math.isnan(mean):
-            return NA
-        return f"{mean:.4f} ± {_fixed(ci, 4)}"
-    if kind == "window":
-        mean, ci = _num(row.get("last20")), _num(row.get("last20_ci95"))
+    if kind in ("score", "window"):  # mean ± 95% CI of the final metric, or of the last 20% of rounds
+        mean_key, ci_key = ("mean", "ci95") if kind == "score" else ("last20", "last20_ci95")
+        mean, ci = _num(row.get(mean_key)), _num(row.get(ci_key))
         return NA if math.isnan(mean) else f"{mean:.4f} ± {_fixed(ci, 4)}"
     if kind == "score_std":
         mean, std, n = _num(row.get("mean")), _num(row.get("std")), _num(row.get("n_seeds"))
@@ -1114,7 +1110,8 @@ def _compute(runs: list[dict[str, Any]]) -> str:
         return NA
     where = _span(r["device"] for r in runs)
     threads = _span(r["threads"] for r in runs)
-    detail = ", ".join(x for x in (where if where != NA else "", f"{threads} thread{'' if threads == '1' else 's'}" if threads != NA else "") if x)
+    parts = [where if where != NA else "", f"{threads} thread{'' if threads == '1' else 's'}" if threads != NA else ""]
+    detail = ", ".join(x for x in parts if x)
     return f"{len(runs)} runs, {sum(times) / 3600:.2f} h" + (f" ({detail})" if detail else "")
 
 

@@ -83,6 +83,16 @@ def _seed_list(card, value: Any, where: str) -> list[int]:
     return list(value)
 
 
+def _partition_text(card, value: Any, where: str) -> str:
+    """A card's partition text, checked (UserError naming `where` when parse_partition cannot read it)."""
+    try:
+        parse_partition(value)
+    except ValueError:
+        raise card.fail(where, f"unknown partition {value!r}", "write uniform, natural, 'label alpha=A', "
+                        "'cluster alpha=A' or 'quantity beta=B' (A, B > 0)") from None
+    return str(value).strip()
+
+
 def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, Any]:
     """Validate one profile block (or algorithm block) of a card; returns its settings. `card` is a cards._Card.
     An algorithm block may name its own `partitions` (the profile's are the default)."""
@@ -114,26 +124,12 @@ def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, An
             if not isinstance(v, dict) or not v:
                 raise card.fail(full, f"expected a mapping of partitions to seed lists, got {v!r}",
                                 f"write {full}: {{label alpha=1: [4, 5]}}")
-            more = {}
-            for p, seeds in v.items():
-                try:
-                    parse_partition(p)
-                except ValueError:
-                    raise card.fail(full, f"unknown partition {p!r}", "write uniform, natural, 'label alpha=A', "
-                                    "'cluster alpha=A' or 'quantity beta=B' (A, B > 0)") from None
-                more[str(p).strip()] = _seed_list(card, seeds, f"{full}.{p}")
-            out[k] = more
+            out[k] = {_partition_text(card, p, full): _seed_list(card, seeds, f"{full}.{p}") for p, seeds in v.items()}
         elif k == "partitions":
             if not isinstance(v, list) or not v:
                 raise card.fail(full, f"expected a list of partitions, got {v!r}",
                                 f"write {full}: [uniform, label alpha=0.1, quantity beta=5]")
-            for p in v:
-                try:
-                    parse_partition(p)
-                except ValueError:
-                    raise card.fail(full, f"unknown partition {p!r}", "write uniform, natural, 'label alpha=A', "
-                                    "'cluster alpha=A' or 'quantity beta=B' (A, B > 0)") from None
-            out[k] = [str(p).strip() for p in v]
+            out[k] = [_partition_text(card, p, full) for p in v]
         else:  # an algorithm block
             out[k] = check_settings(card, v, full, allow_plan=False)
     return out
