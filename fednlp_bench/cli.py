@@ -155,6 +155,22 @@ def add_training_args(p: argparse.ArgumentParser, federated: bool) -> None:
                         "(FedNLP's settings, for GPUs)")
 
 
+def add_tuning_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("parameter-efficient tuning (only the trainable parameters are trained and uploaded)")
+    g.add_argument("--peft", default=S, metavar="METHOD",
+                   help="lora, ia3, prompt, prefix (the peft library; prompt and prefix: classification) or bitfit "
+                        "(biases and the task head); default: full fine-tuning")
+    g.add_argument("--lora-r", type=int, default=S, help="LoRA rank (default 8)")
+    g.add_argument("--lora-alpha", type=float, default=S, help="LoRA scaling alpha (default 16)")
+    g.add_argument("--lora-dropout", type=float, default=S, help="dropout on LoRA's input (default 0.05)")
+    g.add_argument("--lora-targets", nargs="+", default=S, metavar="MODULE",
+                   help="module names LoRA adapts (default: peft's for the model type, e.g. query value for BERT)")
+    g.add_argument("--virtual-tokens", type=int, default=S, help="prompt / prefix tuning: virtual tokens (default 20)")
+    g.add_argument("--freeze", default=S, metavar="LAYERS",
+                   help="FedNLP's layer freezing with full fine-tuning: e (embeddings) and layer indices or ranges, "
+                        "e.g. e,0-2 (embeddings and layers 0, 1, 2 of every stack frozen; the task head trains)")
+
+
 def add_execution_args(p: argparse.ArgumentParser, federated: bool) -> None:
     g = p.add_argument_group("execution (scale, speed, fault tolerance)")
     if federated:
@@ -179,6 +195,9 @@ def add_output_args(p: argparse.ArgumentParser, tracking: bool = True) -> None:
         g.add_argument("--log-dir", default=S, metavar="DIR",
                        help="also write the curve as TensorBoard scalars to DIR, per evaluated round or epoch "
                             "(`tensorboard --logdir DIR`; needs the extra [tracking]); changes no result")
+        g.add_argument("--save-model", default=S, metavar="DIR",
+                       help="save the final model to DIR in Hugging Face format (save_pretrained: the whole model, or "
+                            "the base and the peft adapter) with the tokenizer and a model card; changes no result")
     g.add_argument("--cache-dir", default=S, help="tokenization cache (default ~/.cache/fednlp_bench or FEDNLP_CACHE)")
     g.add_argument("--device", default=S, help="auto (cuda if present), cpu or cuda")
     g.add_argument("--no-progress", dest="progress", action="store_false", default=S, help="hide progress bars")
@@ -192,16 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="one federated run (FedAvg, FedProx, FedOpt)",
                        description="Run one federated training job and write its result JSON and learning curve.")
-    add_data_args(p), add_training_args(p, federated=True), add_execution_args(p, True), add_output_args(p)
+    add_data_args(p), add_training_args(p, federated=True), add_tuning_args(p), add_execution_args(p, True)
+    add_output_args(p)
 
     p = sub.add_parser("centralized", help="the centralized baseline (same model, data and passes)",
                        description="Train on the union of all clients' data; the baseline every FL result is compared with.")
-    add_data_args(p), add_training_args(p, federated=False), add_execution_args(p, False), add_output_args(p)
+    add_data_args(p), add_training_args(p, federated=False), add_tuning_args(p), add_execution_args(p, False)
+    add_output_args(p)
 
     p = sub.add_parser("compare", help="centralized vs FedAvg IID vs FedAvg label skew, as a table",
                        description="Run the centralized baseline and FedAvg on an IID and a label-skewed partition "
                                    "with the same budget, then print their metrics side by side.")
-    add_data_args(p), add_training_args(p, federated=True), add_execution_args(p, False)
+    add_data_args(p), add_training_args(p, federated=True), add_tuning_args(p), add_execution_args(p, False)
     add_output_args(p, tracking=False)
     p.add_argument("--skew-alpha", type=float, default=0.1, help="alpha of the label-skewed run (default 0.1)")
 

@@ -28,13 +28,15 @@ PRECISIONS = ("fp32", "bf16")
 SELECTIONS = ("uniform", "activity", "power_of_choice")  # client selection (fl/selection.py)
 # Settings that change where or how a run executes but not what it computes (left out of its checkpoint key).
 EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "checkpoint_every", "checkpoint_dir",
-                      "resume", "extra", "log_dir")
+                      "resume", "extra", "log_dir", "save_model")
 
 
 # Settings added after runs were recorded and checkpointed: at these defaults they are left out of run_settings, so
 # every earlier run keeps its settings key (its checkpoint resumes, its result keeps its file name).
 LATER_SETTINGS = {"algorithm_args": {}, "attack": None, "attack_fraction": None, "attack_scale": None,
-                  "local_train": None, "local_test": None}
+                  "local_train": None, "local_test": None, "peft": None, "lora_r": None, "lora_alpha": None,
+                  "lora_dropout": None, "lora_targets": None, "virtual_tokens": None, "freeze": None}
+TUNING_KNOBS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets", "virtual_tokens")  # tuning.py's knobs
 
 
 def run_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +103,15 @@ class RunConfig:
     max_epochs: int | None = None  # centralized only: train to convergence (early stopping on a validation split)
     patience: int | None = None  # early stopping: epochs without a better validation metric before stopping (2)
     validation_fraction: float | None = None  # early stopping: share of the training data held out (0.1)
+    # Which parameters train (tuning.py): --peft lora|prefix|prompt|ia3|bitfit (None: all), its knobs, and
+    # FedNLP's --freeze e,0,1 (embeddings and layers 0-1 frozen, full fine-tuning of the rest)
+    peft: str | None = None
+    lora_r: int | None = None  # LoRA rank (default 8)
+    lora_alpha: float | None = None  # LoRA scaling alpha (default 16)
+    lora_dropout: float | None = None  # dropout on LoRA's input (default 0.05)
+    lora_targets: list[str] | None = None  # modules LoRA adapts (default: peft's for the model type)
+    virtual_tokens: int | None = None  # prompt / prefix tuning: virtual tokens (default 20)
+    freeze: str | None = None
     eval_every: int = 1
     seed: int = 42
     data_seed: int | None = None  # held-out split, subsets and partition (default: seed); fix it to vary training only
@@ -139,6 +150,7 @@ class RunConfig:
     checkpoint_dir: str | None = None  # default: <output>/checkpoints/<run key>
     resume: bool = False  # continue from the latest checkpoint of this run, if there is one
     log_dir: str | None = None  # TensorBoard event files of the run's curve (tracking.py; the [tracking] extra)
+    save_model: str | None = None  # save the final model in Hugging Face format (with tokenizer and model card) here
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,6 +186,14 @@ class RunConfig:
             extra = {"mu": c.mu} if c.algorithm == "fedprox" else {}
             args = non_default_args(parse_args(loaded, {**c.algorithm_args, **extra}))
             c.algorithm_args = {k: v for k, v in args.items() if k not in extra}
+        if c.peft is not None or c.freeze is not None:  # the method's knobs filled in, --freeze canonical
+            from .tuning import DEFAULTS, canonical_freeze
+
+            c.freeze = canonical_freeze(c.freeze)
+            for key, default in DEFAULTS.items():
+                used = c.peft == "lora" if key.startswith("lora") else c.peft in ("prompt", "prefix")
+                if used and getattr(c, key) is None:
+                    setattr(c, key, default)
         if c.server_momentum is None:
             c.server_momentum = 0.9 if (c.algorithm == "fedopt" and c.server_optimizer == "sgd") else 0.0
         if c.max_epochs is not None:
@@ -252,6 +272,9 @@ class RunConfig:
                 raise UserError(f"DP accounting assumes uniform client sampling (got --selection {self.selection})",
                                 "use --selection uniform with --dp-clip")
         self._validate_dp_sgd()
+        from .tuning import check_tuning
+
+        check_tuning(self.peft, get_spec(self.task).family, self.freeze, {k: getattr(self, k) for k in TUNING_KNOBS})
         for flag, value in {"continual-rounds": self.continual_rounds, "storage-cap": self.storage_cap}.items():
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")
@@ -272,6 +295,11 @@ class RunConfig:
 
             require_tensorboard()
             check_output_dir(self.log_dir, "--log-dir", "TensorBoard log folder")
+        if self.save_model is not None:
+            from .saved_model import check_model_folder
+
+            check_output_dir(self.save_model, "--save-model", "model folder")
+            check_model_folder(self.save_model)
 
     def _validate_algorithm(self) -> None:
         """--algorithm, its arguments, FedProx's --mu and the attack; the algorithm is loaded (a plug-in imported)."""

@@ -29,6 +29,7 @@ from .results import per_client_metrics, remove_stale_temp_files, write_result
 from .tasks import Task, adapter_class, get_spec, load_task_data
 from .tasks.registry import subsample
 from .tracking import open_log
+from .tuning import Tuning, tuning_from
 
 
 def default_cache_dir() -> Path:
@@ -251,6 +252,7 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     with `resume` it continues from the latest checkpoint of the same settings.
     """
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
+    task.tuning = tuning_of(rc)
     part = make_partition_for(rc, task)
     rc.clients = part.num_clients  # natural: the number of ids kept
     parts = {"train": part.train, "test": part.test}
@@ -277,7 +279,7 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     record = {"kind": "federated", "config": rc.to_dict(), "seed": rc.seed, "task": task_record(rc, task),
               "algorithm": algorithm_record(rc),
               **({"attack": out.attack} if out.attack is not None else {}),
-              "partition": partition_record(rc, task, part), **output_record(out),
+              "partition": partition_record(rc, task, part), **output_record(out), **tuning_fields(task, out),
               "clients": per_client_metrics(task, out.predictions, parts["test"]),
               "upload_bytes_per_client_per_round": out.upload_bytes,
               "privacy": privacy_record(rc, out.client_steps),
@@ -288,7 +290,29 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
                             "precision": rc.precision, "compile": rc.compile, "resumed_from_round": out.resumed_from,
                             "checkpoint": str(folder / "checkpoint.pt") if rc.checkpoint_every else None}}
     record["path"] = str(write_result(record, rc.output))
+    save_if_asked(rc, task, out, record)
     return record
+
+
+def tuning_of(rc: RunConfig) -> Tuning:
+    """The run's tuning (tuning.py) from its resolved settings."""
+    return tuning_from(rc.to_dict())
+
+
+def tuning_fields(task: Task, out: RunOutput) -> dict[str, Any]:
+    """The result's `tuning` entry (method, its settings, trainable / total parameters, frozen digest), when the
+    run trains part of the model; full fine-tuning adds nothing (earlier results stay as they were)."""
+    if task.tuning is None or not task.tuning.active or out.tuning is None:
+        return {}
+    return {"tuning": {**task.tuning.record(), **out.tuning}}
+
+
+def save_if_asked(rc: RunConfig, task: Task, out: RunOutput, record: dict[str, Any]) -> None:
+    """--save-model DIR: the final model in Hugging Face format (saved_model.py), after the result is written."""
+    if rc.save_model:
+        from .saved_model import save_model
+
+        save_model(task, out.weights, rc.seed, Path(rc.save_model), record)
 
 
 def centralized_passes(cfg: RunConfig) -> float:
@@ -303,6 +327,7 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     if cfg.max_epochs is not None:
         return run_central_converged(cfg)
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
+    task.tuning = tuning_of(rc)
     remove_stale_temp_files(Path(rc.output))
     passes = centralized_passes(rc)
     log = open_log(rc.log_dir)
@@ -322,6 +347,7 @@ def run_central_converged(cfg: RunConfig) -> dict[str, Any]:
     from .tasks.spec import higher_is_better
 
     task, validation, fingerprint = build_validation_tasks(rc)
+    task.tuning = validation.tuning = tuning_of(rc)
     remove_stale_temp_files(Path(rc.output))
     stopping = EarlyStopping(rc.max_epochs, rc.patience, higher_is_better(task.primary_metric))
     log = open_log(rc.log_dir)
@@ -342,7 +368,8 @@ def central_record(rc: RunConfig, task: Task, out: RunOutput, config_extra: dict
                    task_extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the result record of a centralized run (either kind)."""
     record = {"kind": "centralized", "config": {**rc.to_dict(), **config_extra}, "seed": rc.seed,
-              "task": {**task_record(rc, task), **(task_extra or {})}, **output_record(out), "upload_bytes_per_client_per_round": 0,
+              "task": {**task_record(rc, task), **(task_extra or {})}, **output_record(out), **tuning_fields(task, out),
+              "upload_bytes_per_client_per_round": 0,
               **({"privacy": privacy_record(rc, out.client_steps)} if rc.dp_sgd_clip is not None else {}),
               "membership_inference": membership_record(rc, task, out.weights, np.arange(member_count),
                                                         pick_device(rc.device))}
@@ -351,4 +378,5 @@ def central_record(rc: RunConfig, task: Task, out: RunOutput, config_extra: dict
     record["execution"] = {"device": str(pick_device(rc.device)), "torch_threads": torch.get_num_threads(),
                            "precision": rc.precision, "compile": rc.compile}
     record["path"] = str(write_result(record, rc.output))
+    save_if_asked(rc, task, out, record)
     return record

@@ -42,7 +42,7 @@ class QuadraticTask(Task):
     def parts(self) -> list[np.ndarray]:
         return [np.flatnonzero(self.owner == k) for k in range(len(self.targets))]
 
-    def new_model(self, seed: int) -> torch.nn.Module:
+    def base_model(self, seed: int) -> torch.nn.Module:
         return Point(self.dim, seed)
 
     def batch(self, split: str, indices: np.ndarray) -> dict[str, torch.Tensor]:

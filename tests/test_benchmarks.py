@@ -68,3 +68,11 @@ def test_dp_sgd_benchmark_reports_step_ratios():
     row = next(line for line in out.splitlines() if line.startswith("| tiny"))
     vectorised, naive = (float(x) for x in row.strip(" |").split("|")[-2:])
     assert 0 < vectorised < naive, out  # the vectorised DP step beats the per-example loop
+
+
+def test_tuning_cost_benchmark_reports_upload_ratios():
+    out = run_bench("benchmarks/peft_cost.py", "--model", "tiny", "--methods", "full", "lora r8", "bitfit",
+                    "--rounds", "1", "--train", "120")
+    rows = {line.split("|")[1].strip(): line.split("|") for line in out.splitlines() if line.startswith("| ")}
+    ratio = {name: float(cells[-2]) for name, cells in rows.items() if name in ("full", "lora r8", "bitfit")}
+    assert ratio["full"] == 1.0 and ratio["lora r8"] > 10 and ratio["bitfit"] > ratio["lora r8"], out

@@ -332,8 +332,8 @@ def test_help_mentions_every_config_flag(command, capsys):
         expected -= {"--epochs", "--max-epochs", "--patience", "--validation-fraction"}
     if command != "run":
         expected -= {"--backend", "--checkpoint-every", "--checkpoint-dir", "--resume"}
-    if command == "compare":  # three runs: --log-dir belongs to one run or one centralized baseline
-        expected -= {"--log-dir"}
+    if command == "compare":  # three runs: --log-dir and --save-model belong to one run or one centralized baseline
+        expected -= {"--log-dir", "--save-model"}
     missing = sorted(f for f in expected if not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])", text))
     assert missing == []
 

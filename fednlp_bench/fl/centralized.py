@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..tasks.base import Task
+from ..tuning import frozen_digest, parameter_counts
 from .client import ClientConfig, batch_order, train_steps
 from .params import FlatParams
 from .simulation import RunOutput, evaluate
@@ -30,6 +31,13 @@ def _start(task: Task, seed: int, device: torch.device, compile: bool):
     rng = np.random.default_rng([seed, 0xCE])
     torch.manual_seed(seed)
     return model, flat, train_model, rng
+
+
+def tuning_record(task: Task, model: torch.nn.Module) -> dict[str, Any] | None:
+    """Trainable and total parameters and the frozen base's digest, when the run tunes part of the model."""
+    if task.tuning is None or not task.tuning.active:
+        return None
+    return {**parameter_counts(model), "frozen_digest": frozen_digest(model)}
 
 
 def _train_pass(task: Task, train_model, flat: FlatParams, client: ClientConfig, device: torch.device,
@@ -51,7 +59,7 @@ def run_centralized(
     curve point to `on_eval`."""
     start = time.perf_counter()
     model, flat, train_model, rng = _start(task, seed, device, compile)
-    out = RunOutput(num_parameters=flat.numel, upload_bytes=0)
+    out = RunOutput(num_parameters=flat.numel, upload_bytes=0, tuning=tuning_record(task, model))
     n = task.num_examples("train")
     steps_per_pass = math.ceil(n / client.batch_size)
     total_steps = max(1, round(passes * steps_per_pass))
@@ -107,7 +115,7 @@ def run_centralized_converged(
     """
     start = time.perf_counter()
     model, flat, train_model, rng = _start(task, seed, device, compile)
-    out = RunOutput(num_parameters=flat.numel, upload_bytes=0)
+    out = RunOutput(num_parameters=flat.numel, upload_bytes=0, tuning=tuning_record(task, model))
     n = task.num_examples("train")
     metric = task.primary_metric
     history: list[float] = []

@@ -42,6 +42,7 @@ class Checkpoint:
     rng: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] | None = None  # the settings behind `key`, kept readable in checkpoint.json
     client_shards: dict[str, int] | None = None  # {"round", "world"}: the per-client state shards it goes with
+    frozen_digest: str | None = None  # --peft / --freeze: the digest of the frozen base the weights belong to
 
 
 def rng_states() -> dict[str, Any]:
@@ -168,6 +169,8 @@ def save_checkpoint(folder: Path, ckpt: Checkpoint) -> Path:
         payload["client_shards"] = dict(ckpt.client_shards)
     summary = {"round": ckpt.round, "rounds": ckpt.rounds, "key": ckpt.key, "file": pt.name,
                "num_parameters": int(ckpt.global_weights.numel()), "settings": ckpt.settings}
+    if ckpt.frozen_digest is not None:
+        payload["frozen_digest"] = summary["frozen_digest"] = ckpt.frozen_digest
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _atomic(pt, lambda p: torch.save(payload, p))
@@ -219,7 +222,7 @@ def load_checkpoint(folder: Path, key: str, settings: dict[str, Any] | None = No
         return Checkpoint(round=payload["round"], rounds=payload["rounds"], key=payload["key"],
                           global_weights=payload["global_weights"], server_state=payload["server_state"],
                           curve=payload["curve"], wall_time_s=payload["wall_time_s"], rng=payload.get("rng", {}),
-                          client_shards=payload.get("client_shards"))
+                          client_shards=payload.get("client_shards"), frozen_digest=payload.get("frozen_digest"))
     except KeyError:
         raise unreadable from None
 

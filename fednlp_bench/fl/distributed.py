@@ -72,6 +72,16 @@ class RankInfo:
             for t in tensors:
                 dist.all_reduce(t, op=dist.ReduceOp.SUM)
 
+    def same_on_every_rank(self, value: int) -> bool:
+        """Whether every rank holds the same integer (a digest of what is not synchronised, say)."""
+        if not self.distributed:
+            return True
+        low = torch.tensor([value], dtype=torch.int64, device=self.device)
+        high = low.clone()
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        return int(low) == int(high)
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

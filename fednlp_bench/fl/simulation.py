@@ -17,6 +17,7 @@ from ..algorithms.compat import refuse_incompatible
 from ..algorithms.registry import LoadedAlgorithm, load_algorithm, parse_args, upload_vectors
 from ..errors import UserError
 from ..tasks.base import Task
+from ..tuning import frozen_digest, parameter_counts
 from .attacks import Attack
 from .checkpoint import (Checkpoint, Interrupted, StopFlag, load_checkpoint, load_payload, restore_rng, rng_states,
                          save_checkpoint, save_payload)
@@ -65,6 +66,16 @@ class RunOutput:
     client_steps: dict[int, dict[int, int]] = field(default_factory=dict)  # DP-SGD: client -> {examples held: steps}
     early_stopping: dict | None = None  # the converged centralized reference: epochs run, best epoch, validation
     attack: dict | None = None  # the simulated attack: kind, fraction, scale and the attacking clients
+    tuning: dict | None = None  # --peft / --freeze: trainable and total parameters, the frozen base's digest
+
+
+def check_frozen_base(model: torch.nn.Module, ranks: RankInfo) -> str:
+    """The frozen parameters' digest, checked equal on every rank (they are not in the flat vector that syncs)."""
+    digest = frozen_digest(model)
+    if not ranks.same_on_every_rank(int(digest, 16) % 2**62):
+        raise UserError("the frozen base model differs between ranks (its weights are not synchronised)",
+                        "give every rank the same model files and torch version")
+    return digest
 
 
 def client_seed(seed: int, round_idx: int, client: int) -> int:
@@ -229,6 +240,9 @@ def run_federated(
     global_w = flat.get()
     algorithm.start(global_w)
     out = RunOutput(num_parameters=flat.numel, upload_bytes=flat.nbytes * upload_vectors(loaded.cls))
+    if task.tuning is not None and task.tuning.active:  # only the trainable part is in `flat`: the base must agree
+        out.tuning = {**parameter_counts(model), "frozen_digest": check_frozen_base(model, ranks)}
+    frozen = out.tuning["frozen_digest"] if out.tuning else None
     train_model = torch.compile(model, dynamic=True) if cfg.compile else model
     states = ClientStates() if algorithm.client_state else None
     attack = cfg.attack.choose(len(train_parts)) if cfg.attack is not None else None
@@ -237,6 +251,10 @@ def run_federated(
     if checkpointing and checkpointing.resume:
         ckpt = load_checkpoint(checkpointing.folder, checkpointing.key, checkpointing.settings)
         if ckpt is not None:
+            if ckpt.frozen_digest != frozen:
+                raise UserError(f"the frozen base model differs from the one checkpoint {checkpointing.folder} was "
+                                f"trained on (digest {frozen} here, {ckpt.frozen_digest} there)",
+                                f"resume with the same model weights, or delete {checkpointing.folder}")
             global_w = ckpt.global_weights.to(device=device, dtype=global_w.dtype)
             algorithm.load_state_dict(ckpt.server_state)
             if states is not None:
@@ -268,7 +286,8 @@ def run_federated(
         path = save_checkpoint(checkpointing.folder, Checkpoint(
             round=r, rounds=cfg.rounds, key=checkpointing.key, global_weights=global_w,
             server_state=algorithm.state_dict(), curve=out.curve, rng=rng_states(),
-            wall_time_s=offset + time.perf_counter() - start, settings=checkpointing.settings, client_shards=shards))
+            wall_time_s=offset + time.perf_counter() - start, settings=checkpointing.settings, client_shards=shards,
+            frozen_digest=frozen))
         if states is not None:
             remove_other_shards(checkpointing.folder, r)
         return path

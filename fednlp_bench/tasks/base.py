@@ -31,9 +31,20 @@ class Task(ABC):
         """Integer label per example used by label-skew partitioners."""
         return self.labels[split]
 
-    @abstractmethod
+    tuning: Any = None  # the run's tuning.Tuning (LoRA, BitFit, freezing, ...); None: full fine-tuning
+
     def new_model(self, seed: int) -> torch.nn.Module:
-        """A fresh model with the task head (same seed, same initial weights)."""
+        """A fresh model with the task head and the run's tuning applied (same seed, same initial weights)."""
+        model = self.base_model(seed)
+        if self.tuning is None or not self.tuning.active:
+            return model
+        from ..tuning import apply_tuning
+
+        return apply_tuning(model, self.tuning, self.family, seed, getattr(self, "max_length", None))
+
+    @abstractmethod
+    def base_model(self, seed: int) -> torch.nn.Module:
+        """A fresh model with the task head, every parameter trainable (same seed, same initial weights)."""
 
     @abstractmethod
     def batch(self, split: str, indices: np.ndarray) -> dict[str, torch.Tensor]:

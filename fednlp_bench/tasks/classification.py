@@ -56,7 +56,7 @@ class TextClassificationTask(Task):
             self.splits[split], self.cache_hits[split] = cached_tokenize(self.tokenizer, texts, max_length, cache_dir, key)
         self.labels = {"train": np.asarray(data.train_labels, np.int64), "test": np.asarray(data.test_labels, np.int64)}
 
-    def new_model(self, seed: int) -> torch.nn.Module:
+    def base_model(self, seed: int) -> torch.nn.Module:
         from transformers import AutoModelForSequenceClassification
 
         return build_model(

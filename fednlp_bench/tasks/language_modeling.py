@@ -91,7 +91,7 @@ class LanguageModelingTask(Task):
                                 "check --text-column: language modelling needs texts to predict")
         self.labels = {"train": np.asarray(data.train_labels, np.int64), "test": np.asarray(data.test_labels, np.int64)}
 
-    def new_model(self, seed: int) -> torch.nn.Module:
+    def base_model(self, seed: int) -> torch.nn.Module:
         from transformers import AutoConfig, AutoModelForCausalLM
 
         torch.manual_seed(seed)

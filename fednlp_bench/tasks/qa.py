@@ -206,7 +206,7 @@ class ExtractiveQATask(Task):
         self.labels = {"train": np.asarray(data.train_labels, np.int64), "test": np.asarray(data.test_labels, np.int64)}
         self.golds = {s: [[t for t, _ in ex.answers] for ex in data.examples(s)] for s in ("train", "test")}
 
-    def new_model(self, seed: int) -> torch.nn.Module:
+    def base_model(self, seed: int) -> torch.nn.Module:
         from transformers import AutoModelForQuestionAnswering
 
         return build_model(self.source, AutoModelForQuestionAnswering, self.tokenizer, self.max_length, seed,

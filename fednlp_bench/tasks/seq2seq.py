@@ -201,7 +201,7 @@ class Seq2SeqTask(Task):
         params = getattr(self._pretrained_config, "task_specific_params", None) or {}
         return str((params.get("summarization") or {}).get("prefix", DEFAULT_T5_PREFIX))
 
-    def new_model(self, seed: int) -> torch.nn.Module:
+    def base_model(self, seed: int) -> torch.nn.Module:
         from transformers import AutoModelForSeq2SeqLM
 
         torch.manual_seed(seed)

@@ -148,7 +148,7 @@ class SequenceTaggingTask(Task):
                 self.tokenizer, tokens, tag_ids, max_length, cache_dir, key)
         self.labels = {"train": np.asarray(data.train_labels, np.int64), "test": np.asarray(data.test_labels, np.int64)}
 
-    def new_model(self, seed: int) -> torch.nn.Module:
+    def base_model(self, seed: int) -> torch.nn.Module:
         from transformers import AutoModelForTokenClassification
 
         return build_model(
