@@ -278,3 +278,14 @@ def test_resume_on_another_frozen_base_is_refused(lora_reference, tmp_path):
     proc = subprocess.run(cli("--resume", "--checkpoint-every", str(ROUNDS), "--output", str(out)),
                           env=env_one_thread(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "frozen base model differs" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_board_names_a_tuned_run_apart_from_full_fine_tuning():
+    from fednlp_bench.leaderboard.schema import tuning_tags
+
+    assert tuning_tags(RunConfig().to_dict()) == []
+    assert tuning_tags(RunConfig(peft="lora").resolved().to_dict()) == ["lora(r=8)"]
+    assert tuning_tags(RunConfig(peft="lora", lora_r=4, lora_alpha=8.0).resolved().to_dict()) == ["lora(r=4,alpha=8.0)"]
+    assert tuning_tags(RunConfig(peft="prompt").resolved().to_dict()) == ["prompt(n=20)"]
+    assert tuning_tags(RunConfig(freeze="0-2,e").resolved().to_dict()) == ["freeze(e,0,1,2)"]
+    assert tuning_tags(RunConfig(peft="bitfit").resolved().to_dict()) == ["bitfit"]

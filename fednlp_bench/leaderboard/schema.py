@@ -367,11 +367,14 @@ def default_profile(result: dict[str, Any]) -> str:
 
 
 METHOD_NAME_FORMAT = """\
-<algorithm>[(<arg>=<value>,...)][+<selection>][+continual(A=<rounds>[,cap=<examples>])][+dp-client(z=<z>,S=<clip>)][+dp-example(z=<z>,C=<clip>)][+attack(<kind>,f=<fraction>,s=<scale>)]
+<algorithm>[(<arg>=<value>,...)][+<tuning>][+<selection>][+continual(A=<rounds>[,cap=<examples>])][+dp-client(z=<z>,S=<clip>)][+dp-example(z=<z>,C=<clip>)][+attack(<kind>,f=<fraction>,s=<scale>)]
   algorithm: config.algorithm for a built-in (fedavg, fedprox, fedopt, scaffold, ...), plugin(<spec>) for any other
              (a plug-in's entry-point name or module.Class); centralized for the converged centralized reference
              (early stopping), "centralized (same budget)" for a centralized run with a fixed number of passes
   args: the algorithm's arguments that differ from their defaults (config.algorithm_args), sorted by name
+  tuning: --peft and --freeze: lora(r=<rank>[,alpha=..][,dropout=..][,targets=a/b]) (alpha 16 and dropout 0.05
+          shown only when changed), ia3, prompt(n=<virtual tokens>), prefix(n=...), bitfit, freeze(<e,0,1,...>);
+          full fine-tuning, the default, adds nothing
   selection: activity, or power_of_choice(d=<candidates>) (d defaults to 2 x clients per round, at most the clients);
              uniform, the default, adds nothing
   continual: --continual-rounds A and --storage-cap (",cap=..." only when set)
@@ -399,6 +402,27 @@ def _dp_setting(cfg: dict[str, Any], privacy: dict[str, Any], level: str) -> tup
     return None
 
 
+def tuning_tags(cfg: dict[str, Any]) -> list[str]:
+    """The method-name tags of --peft and --freeze (METHOD_NAME_FORMAT); [] for full fine-tuning."""
+    tags = []
+    peft = cfg.get("peft")
+    if peft == "lora":
+        knobs = [f"r={_number(cfg.get('lora_r'))}"]
+        for key, name, default in (("lora_alpha", "alpha", 16.0), ("lora_dropout", "dropout", 0.05)):
+            if cfg.get(key) is not None and cfg[key] != default:
+                knobs.append(f"{name}={_number(cfg[key])}")
+        if cfg.get("lora_targets"):
+            knobs.append("targets=" + "/".join(map(str, cfg["lora_targets"])))
+        tags.append(f"lora({','.join(knobs)})")
+    elif peft in ("prompt", "prefix"):
+        tags.append(f"{peft}(n={_number(cfg.get('virtual_tokens'))})")
+    elif peft:
+        tags.append(str(peft))
+    if cfg.get("freeze"):
+        tags.append(f"freeze({cfg['freeze']})")
+    return tags
+
+
 def run_settings(result: dict[str, Any]) -> dict[str, Any]:
     """The trustworthy-FL settings of a run (every key an older result lacks takes its default).
 
@@ -413,7 +437,7 @@ def run_settings(result: dict[str, Any]) -> dict[str, Any]:
     cfg = result.get("config") if isinstance(result.get("config"), dict) else {}
     privacy = result.get("privacy") if isinstance(result.get("privacy"), dict) else {}
     federated = result.get("kind") != "centralized"
-    tags: list[str] = []
+    tags: list[str] = tuning_tags(cfg)
     selection = str(cfg.get("selection") or "uniform") if federated else ""
     if selection == "power_of_choice":
         per_round = cfg.get("clients_per_round") or 0
