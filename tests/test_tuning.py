@@ -289,3 +289,22 @@ def test_the_board_names_a_tuned_run_apart_from_full_fine_tuning():
     assert tuning_tags(RunConfig(peft="prompt").resolved().to_dict()) == ["prompt(n=20)"]
     assert tuning_tags(RunConfig(freeze="0-2,e").resolved().to_dict()) == ["freeze(e,0,1,2)"]
     assert tuning_tags(RunConfig(peft="bitfit").resolved().to_dict()) == ["bitfit"]
+
+
+def test_the_communication_plot_needs_full_fine_tuning_and_a_tuned_row():
+    from fednlp_bench.leaderboard.render import _comm_plot, tuning_label
+
+    assert tuning_label("fedavg") == "full" and tuning_label("fedavg+lora(r=8)") == "lora(r=8)"
+    assert tuning_label("fedavg+bitfit+activity") == "bitfit+activity" and tuning_label("centralized") is None
+
+    def row(method: str, upload: float, mean: float, partition: str = "uniform") -> dict:
+        return {"task": "agnews", "method": method, "algorithm": method.split("+")[0], "partition": partition,
+                "metric": "accuracy", "mean": mean, "ci95": 0.01, "upload_bytes_per_round": upload,
+                "selection": "uniform", "data": "static", "dp": "none", "attack_fraction": 0.0, "reference": "converged"}
+
+    central = {**row("centralized", 0, 0.85), "algorithm": "centralized"}
+    assert _comm_plot("agnews", [central, row("fedavg", 9e8, 0.84)]) is None  # nothing to compare with
+    assert _comm_plot("agnews", [central, row("fedavg+lora(r=8)", 3e6, 0.83)]) is None  # no full row beside it
+    png = _comm_plot("agnews", [central, row("fedavg", 9e8, 0.84), row("fedavg+lora(r=8)", 3e6, 0.83),
+                                row("fedavg+bitfit", 1e6, 0.80)])
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -52,7 +52,9 @@ FAMILY_TITLES = {"text_classification": "Text classification", "sequence_tagging
                  "language_modeling": "Language modelling"}
 PLOTS_DIR = "plots"
 TRUST_PNG = "trustworthy.png"
-_PLOT_NAME = re.compile(r"^(ratio|trustworthy|alpha-.+|curves-.+)\.png$")
+_PLOT_NAME = re.compile(r"^(ratio|trustworthy|alpha-.+|curves-.+|communication-.+)\.png$")
+PLOT_TITLES = {"alpha": "metric vs alpha", "curves": "learning curves",
+               "communication": "metric vs upload per round, per tuning method"}
 NA = "—"
 
 # (key, header, kind) of the per-task table; kind picks the cell formatter.
@@ -605,6 +607,57 @@ def _curves_plot(task: str, runs: list[dict[str, Any]], rows: list[dict[str, Any
     return _png(fig)
 
 
+_TUNING_TAG = re.compile(r"\+(lora\(|ia3|prompt\(|prefix\(|bitfit|freeze\()")
+
+
+def tuning_label(method: str) -> str | None:
+    """The tuning part of a method name ("lora(r=8)", "bitfit+freeze(e,0)"...), "full" without one, None for a
+    centralized row."""
+    if method.startswith("centralized"):
+        return None
+    found = _TUNING_TAG.search(method)
+    return method[found.start() + 1:] if found else "full"
+
+
+def _comm_plot(task: str, rows: list[dict[str, Any]]) -> bytes | None:
+    """Metric against upload MB per round (log x), one point per tuning method with its 95% interval, one panel
+    per partition (FedPETuning's view); drawn when a partition has full fine-tuning and at least one tuned row of
+    the same algorithm."""
+    panels: dict[str, list[tuple[str, float, float, float]]] = defaultdict(list)
+    for row in rows:
+        method = _text(row.get("method"))
+        label = tuning_label(method)
+        if label is None or not _is_default_row(row) or _num(row.get("attack_fraction")) > 0:
+            continue
+        upload, mean = _num(row.get("upload_bytes_per_round")) / 1e6, _num(row.get("mean"))
+        if math.isnan(upload) or upload <= 0 or math.isnan(mean):
+            continue
+        algo = _text(row.get("algorithm"))
+        panels[_text(row.get("partition"))].append((f"{algo} {label}", upload, mean, _num(row.get("ci95"))))
+    keep = {p: pts for p, pts in panels.items() if len(pts) >= 2 and any(n.endswith(" full") for n, *_ in pts)
+            and any(not n.endswith(" full") for n, *_ in pts)}
+    if not keep:
+        return None
+    metric = _metric_name(rows)
+    fig = _figure(4.2 * len(keep) + 1.6, 3.4)
+    axes = fig.subplots(1, len(keep), squeeze=False)[0]
+    ref = _reference_row(rows)
+    for ax, (partition, points) in zip(axes, sorted(keep.items(), key=lambda kv: _partition_key(kv[0]))):
+        for i, (name, upload, mean, ci) in enumerate(sorted(points, key=lambda t: t[1])):
+            ax.errorbar([upload], [mean], yerr=None if math.isnan(ci) else [ci], fmt="o", capsize=3,
+                        color=f"C{i % 10}", label=_label(name))
+        _central_band(ax, ref)
+        ax.set_xscale("log")
+        ax.set_xlabel("upload MB per round (log scale)")
+        ax.set_ylabel(_label(metric))
+        ax.set_title(_label(f"{task}, {short_partition(partition)}"), fontsize=9)
+        _clip_fraction_axis(ax, metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _plots(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> tuple[dict[str, bytes], dict[str, list[str]], str | None]:
     """({file name: png}, {task: [file names]}, ratio file name or None) of one page."""
     files: dict[str, bytes] = {}
@@ -621,7 +674,8 @@ def _plots(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> tuple[dict
     for task in sorted(set(runs_by_task) | set(rows_by_task)):
         task_rows = rows_by_task.get(task, [])
         for prefix, png in (("alpha", _alpha_plot(task, task_rows) if task_rows else None),
-                            ("curves", _curves_plot(task, runs_by_task.get(task, []), task_rows))):
+                            ("curves", _curves_plot(task, runs_by_task.get(task, []), task_rows)),
+                            ("communication", _comm_plot(task, task_rows) if task_rows else None)):
             if png is not None:
                 name = f"{prefix}-{_slug(task)}.png"
                 files[name] = png
@@ -827,7 +881,7 @@ def _markdown(page: "Page") -> str:
             out += _md_table(rows, COLUMNS, metric)
             out.append("")
             for name in page.per_task.get(task, []):
-                what = "metric vs alpha" if name.startswith("alpha-") else "learning curves"
+                what = PLOT_TITLES[name.split("-", 1)[0]]
                 out += [f"![{_md(task)}: {what}]({PLOTS_DIR}/{name})", ""]
     if page.trust:
         out += ["## Trustworthy FL", "", f"_{TRUST_LEGEND}_", ""]
@@ -977,7 +1031,7 @@ def _html(page: "Page") -> str:
             out.append(f"<h3>{_e(task)}</h3>")
             out += _html_table(rows, COLUMNS, metric)
             for name in page.per_task.get(task, []):
-                what = "metric vs alpha" if name.startswith("alpha-") else "learning curves"
+                what = PLOT_TITLES[name.split("-", 1)[0]]
                 out.append(_figure_html(f"{PLOTS_DIR}/{name}", f"{task}: {what}"))
     if page.trust:
         out.append('<h2 id="trustworthy-fl">Trustworthy FL</h2>')
