@@ -1,16 +1,26 @@
 """The stored reference of FedAvg, FedProx and FedOpt, made before they moved onto the Algorithm API.
 
-`python tests/data/algorithm_reference.py` (OMP_NUM_THREADS=1) recomputes every case and writes
-algorithm_reference.json beside this file: the sha256 of each case's final flat weights (float32 bytes). The file
-was written by the code of commit d95a786 (before fednlp_bench/algorithms existed); tests/test_algorithms_reference.py
-recomputes the cases with the current code and asserts the same hashes, bit for bit. A case is a small in-process run
-(tiny model, demo data, 5 clients of unequal sizes, 3 per round, 2 rounds) through `run_federated`. Since then only
-FedProx's mu moved (from ClientConfig.mu to FLConfig.algorithm_args, FedProx's argument); the settings are the same.
+algorithm_reference.json holds, per environment (torch, numpy and transformers versions, CPU model and flags), the
+sha256 of each case's final flat weights (float32 bytes), written by the code before fednlp_bench/algorithms existed
+(commit 11c5ad0); tests/test_algorithms_reference.py recomputes the cases with the current code and asserts the
+same hashes, bit for bit, where the environment has an entry. The hashes are not portable: the same code and one
+BLAS thread gave other bits on another machine (2026-12-03), so each environment needs its own entry, made with
+the old code:
+
+    git worktree add /tmp/before 11c5ad0
+    (cd /tmp/before && PYTHONPATH=. OMP_NUM_THREADS=1 python tests/data/algorithm_reference.py)
+    OMP_NUM_THREADS=1 python tests/data/algorithm_reference.py --add /tmp/before/tests/data/algorithm_reference.json
+
+(`--add` checks that the file was made in this environment's versions and stores it under this environment.)
+A case is a small in-process run (tiny model, demo data, 5 clients of unequal sizes, 3 per round, 2 rounds)
+through `run_federated`. Since then only FedProx's mu moved (from ClientConfig.mu to FLConfig.algorithm_args,
+FedProx's argument); the settings are the same.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import sys
 from pathlib import Path
 
@@ -44,7 +54,7 @@ def make_task(cache_dir: Path):
 
 
 def run_case(task, name: str) -> torch.Tensor:
-    """The final global weights of one case (one BLAS thread, so the kernels are the same on every machine)."""
+    """The final global weights of one case (one BLAS thread, so that thread scheduling does not change the bits)."""
     from fednlp_bench.fl.client import ClientConfig
     from fednlp_bench.fl.privacy import ClientDP
     from fednlp_bench.fl.simulation import FLConfig, run_federated
@@ -70,7 +80,48 @@ def digest(weights: torch.Tensor) -> str:
     return hashlib.sha256(weights.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
+def environment() -> dict[str, str]:
+    """What the bits of a case depend on besides the code: library versions and the CPU (model and flags)."""
+    import transformers
+
+    cpu, flags = platform.processor() or platform.machine(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and cpu in ("", platform.machine(), platform.processor()):
+                cpu = value.strip()
+            if key.strip() == "flags" and not flags:
+                flags = hashlib.sha256(" ".join(sorted(value.split())).encode()).hexdigest()[:12]
+    except OSError:
+        pass
+    return {"torch": torch.__version__, "numpy": np.__version__, "transformers": transformers.__version__,
+            "cpu": cpu, "cpu_flags": flags}
+
+
+def references() -> list[dict]:
+    return json.loads(STORED.read_text())["references"] if STORED.exists() else []
+
+
+def reference_for(env: dict[str, str]) -> dict | None:
+    """The stored entry made in this environment, or None."""
+    return next((r for r in references() if r["environment"] == env), None)
+
+
+def store(cases: dict, env: dict[str, str]) -> None:
+    """Add (or replace) this environment's entry."""
+    kept = [r for r in references() if r["environment"] != env]
+    STORED.write_text(json.dumps({"references": [*kept, {"environment": env, "cases": cases}]}, indent=1) + "\n")
+
+
 def main() -> None:
+    env = environment()
+    if "--add" in sys.argv:  # a file written by the pre-refactor script (11c5ad0) in this environment
+        made = json.loads(Path(sys.argv[sys.argv.index("--add") + 1]).read_text())
+        if (made.get("torch"), made.get("numpy")) != (env["torch"], env["numpy"]):
+            raise SystemExit(f"that file was made with torch {made.get('torch')}, numpy {made.get('numpy')}; "
+                             f"here: torch {env['torch']}, numpy {env['numpy']}")
+        store(made["cases"], env)
+        return
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,8 +131,7 @@ def main() -> None:
             w = run_case(task, name)
             cases[name] = {"sha256": digest(w), "numel": int(w.numel())}
             print(name, cases[name]["sha256"][:16], file=sys.stderr)
-    STORED.write_text(json.dumps({"torch": torch.__version__, "numpy": np.__version__, "cases": cases},
-                                 indent=1) + "\n")
+    store(cases, env)
 
 
 if __name__ == "__main__":
