@@ -308,3 +308,22 @@ def test_the_communication_plot_needs_full_fine_tuning_and_a_tuned_row():
     png = _comm_plot("agnews", [central, row("fedavg", 9e8, 0.84), row("fedavg+lora(r=8)", 3e6, 0.83),
                                 row("fedavg+bitfit", 1e6, 0.80)])
     assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_task_cards_profile_can_choose_the_tuning(tmp_path, capsys):
+    import yaml
+
+    card = {"name": "my_reviews", "family": "text_classification", "description": "my reviews, 2 classes",
+            "text_columns": ["review"], "label_column": "stars", "metric": "accuracy", "max_length": 32,
+            "profiles": {"standard": {"rounds": 1, "clients": 2, "clients_per_round": 2,
+                                      "fedavg": {"peft": "lora", "lora_r": 4, "lora_dropout": 0.0}}}}
+    path = tmp_path / "card.yaml"
+    path.write_text(yaml.safe_dump(card))
+    rows = ["review,stars"] + [f"{'great fine good' if i % 2 else 'bad awful poor'} item {i},{i % 2}" for i in range(80)]
+    (tmp_path / "reviews.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    assert main(["run", "--task", str(path), "--profile", "standard", "--train-file", str(tmp_path / "reviews.csv"),
+                 "--output", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+    [result] = out.glob("*.json")
+    tuning = json.loads(result.read_text())["tuning"]
+    assert (tuning["method"], tuning["lora_r"], tuning["lora_dropout"]) == ("lora", 4, 0.0)

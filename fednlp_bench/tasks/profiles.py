@@ -37,9 +37,11 @@ RUN_ALGORITHMS = ("centralized", *ALGORITHMS)  # algorithm blocks a profile may 
 # Settings a profile (or one of its algorithm blocks) may give, by type; all are RunConfig fields.
 INT_SETTINGS = ("rounds", "clients", "clients_per_round", "local_epochs", "batch_size", "max_length", "max_train",
                 "max_test", "data_seed", "eval_every", "doc_stride", "max_answer_length", "n_best", "num_beams",
-                "max_new_tokens", "max_target_length", "no_repeat_ngram_size", "max_epochs", "patience")
-FLOAT_SETTINGS = ("client_lr", "server_lr", "server_momentum", "mu", "epochs", "dropout", "validation_fraction")
-TEXT_SETTINGS = ("model", "source_prefix", "local_train", "local_test")
+                "max_new_tokens", "max_target_length", "no_repeat_ngram_size", "max_epochs", "patience", "lora_r",
+                "virtual_tokens")
+FLOAT_SETTINGS = ("client_lr", "server_lr", "server_momentum", "mu", "epochs", "dropout", "validation_fraction",
+                  "lora_alpha", "lora_dropout")
+TEXT_SETTINGS = ("model", "source_prefix", "local_train", "local_test", "peft", "freeze")  # peft, freeze: tuning.py
 CHOICE_SETTINGS = {"client_optimizer": CLIENT_OPTIMIZERS, "server_optimizer": SERVER_OPTIMIZERS}
 MAPPING_SETTINGS = ("algorithm_args",)  # e.g. feddyn: {algorithm_args: {alpha: 0.01}}; typed when a run starts
 SETTINGS = INT_SETTINGS + FLOAT_SETTINGS + TEXT_SETTINGS + tuple(CHOICE_SETTINGS) + MAPPING_SETTINGS
@@ -104,7 +106,7 @@ def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, An
         if k in INT_SETTINGS:
             out[k] = card.positive_int(v, full)
         elif k in FLOAT_SETTINGS:
-            out[k] = card.number(v, full, allow_zero=k in ("mu", "server_momentum", "dropout"))
+            out[k] = card.number(v, full, allow_zero=k in ("mu", "server_momentum", "dropout", "lora_dropout"))
         elif k in TEXT_SETTINGS or k == "notes":
             out[k] = card.string(v, full)
         elif k in CHOICE_SETTINGS:
