@@ -303,11 +303,16 @@ def _task_key(cfg: RunConfig) -> tuple:
     return tuple(str(getattr(cfg, k)) for k in TASK_KEYS)
 
 
+# Settings of a federated run only, reset when its task is loaded as for a centralized run (they do not change the
+# data, and a centralized config refuses them: the robustness table's first unfinished run may be an attacked one).
+FEDERATED_ONLY = {"algorithm_args": {}, "attack": None, "attack_fraction": None, "attack_scale": None}
+
+
 def load_task(cfg: RunConfig):
     """The tokenized task of a run's settings (validated; the algorithm does not matter for loading)."""
     from .runner import prepare
 
-    return prepare(RunConfig(**{**vars(cfg), "algorithm": "centralized"}))[1]
+    return prepare(RunConfig(**{**vars(cfg), "algorithm": "centralized", **FEDERATED_ONLY}))[1]
 
 
 def untrained_metric(cfg: RunConfig, task) -> float:

@@ -455,3 +455,25 @@ def test_robustness_table_reaches_the_board_as_official_rows(tmp_path, monkeypat
     assert "| aggregator | no attack | sign\\_flip(s=4.0) 10% | sign\\_flip(s=4.0) 30% |" in section
     lines = [ln for ln in section.splitlines() if ln.startswith("| fedavg |") or ln.startswith("| median |")]
     assert len(lines) == 2 and all(ln.count(" ± ") == 3 and ln.count("(1)") == 3 for ln in lines)
+
+
+def test_robustness_table_resumes_when_its_first_unfinished_run_is_attacked(tmp_path, monkeypatch):
+    """The centralized and FedAvg runs are shared with the family table; when they are done, the first run that
+    loads the task is an attacked one, and loading it must not trip the centralized-only checks."""
+    monkeypatch.setenv("FEDNLP_CACHE", str(tmp_path / "cache"))
+    card = _tiny_card(tmp_path, partitions=("uniform",))
+    board, runs = tmp_path / "leaderboard", tmp_path / "runs"
+    args = dict(tasks=[str(card)], algorithms=["centralized", "fedavg"], seeds=[1], progress=False)
+    assert reproduce("robustness", "smoke", runs, board, **args).ran == 4  # centralized, fedavg, 10% and 30% attacked
+
+    def attacked(path: Path) -> bool:
+        data = json.loads(path.read_text())
+        return bool(data.get("result", data)["config"].get("attack"))
+
+    removed = [p for p in [*runs.rglob("*.json"), *(board / "submissions").glob("*.json")]
+               if p.name != "untrained.json" and attacked(p)]
+    assert len(removed) == 4  # two results, two submissions
+    for path in removed:
+        path.unlink()
+    again = reproduce("robustness", "smoke", runs, board, **args)
+    assert (again.skipped, again.ran) == (2, 2)  # the attacked runs load the task themselves
