@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,18 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _report import machine, markdown_table, publish  # noqa: E402
 from _tasks import bench_config  # noqa: E402
+from memory_clients import child  # noqa: E402 - runs the CLI in this process and prints its peak RSS
 
 METHODS = {"full": [], "lora r8": ["--peft", "lora"], "ia3": ["--peft", "ia3"], "prompt 20": ["--peft", "prompt"],
            "bitfit": ["--peft", "bitfit"], "freeze e,0-2": ["--freeze", "e,0-2"], "freeze e,0": ["--freeze", "e,0"]}
 DEFAULT_METHODS = ["full", "lora r8", "ia3", "prompt 20", "bitfit", "freeze e,0-2"]  # MiniLM has 6 layers
-
-
-def child(args: list[str]) -> None:
-    """Run the CLI in this process, then print its peak RSS (kB on Linux) as JSON."""
-    from fednlp_bench.cli import main
-
-    code = main(args)
-    print(json.dumps({"code": code, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
 
 def measure(name: str, flags: list[str], base: list[str], rounds: int, out: Path) -> dict:

@@ -36,7 +36,6 @@ EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "c
 LATER_SETTINGS = {"algorithm_args": {}, "attack": None, "attack_fraction": None, "attack_scale": None,
                   "local_train": None, "local_test": None, "peft": None, "lora_r": None, "lora_alpha": None,
                   "lora_dropout": None, "lora_targets": None, "virtual_tokens": None, "freeze": None}
-TUNING_KNOBS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets", "virtual_tokens")  # tuning.py's knobs
 
 
 def run_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -187,12 +186,11 @@ class RunConfig:
             args = non_default_args(parse_args(loaded, {**c.algorithm_args, **extra}))
             c.algorithm_args = {k: v for k, v in args.items() if k not in extra}
         if c.peft is not None or c.freeze is not None:  # the method's knobs filled in, --freeze canonical
-            from .tuning import DEFAULTS, canonical_freeze
+            from .tuning import DEFAULTS, KNOB_METHODS, canonical_freeze
 
             c.freeze = canonical_freeze(c.freeze)
             for key, default in DEFAULTS.items():
-                used = c.peft == "lora" if key.startswith("lora") else c.peft in ("prompt", "prefix")
-                if used and getattr(c, key) is None:
+                if c.peft in KNOB_METHODS[key] and getattr(c, key) is None:
                     setattr(c, key, default)
         if c.server_momentum is None:
             c.server_momentum = 0.9 if (c.algorithm == "fedopt" and c.server_optimizer == "sgd") else 0.0
@@ -272,9 +270,9 @@ class RunConfig:
                 raise UserError(f"DP accounting assumes uniform client sampling (got --selection {self.selection})",
                                 "use --selection uniform with --dp-clip")
         self._validate_dp_sgd()
-        from .tuning import check_tuning
+        from .tuning import KNOB_METHODS, check_tuning
 
-        check_tuning(self.peft, get_spec(self.task).family, self.freeze, {k: getattr(self, k) for k in TUNING_KNOBS})
+        check_tuning(self.peft, get_spec(self.task).family, self.freeze, {k: getattr(self, k) for k in KNOB_METHODS})
         for flag, value in {"continual-rounds": self.continual_rounds, "storage-cap": self.storage_cap}.items():
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")

@@ -29,7 +29,7 @@ from .results import per_client_metrics, remove_stale_temp_files, write_result
 from .tasks import Task, adapter_class, get_spec, load_task_data
 from .tasks.registry import subsample
 from .tracking import open_log
-from .tuning import Tuning, tuning_from
+from .tuning import tuning_from
 
 
 def default_cache_dir() -> Path:
@@ -252,7 +252,7 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     with `resume` it continues from the latest checkpoint of the same settings.
     """
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
-    task.tuning = tuning_of(rc)
+    task.tuning = tuning_from(rc.to_dict())
     part = make_partition_for(rc, task)
     rc.clients = part.num_clients  # natural: the number of ids kept
     parts = {"train": part.train, "test": part.test}
@@ -294,17 +294,10 @@ def run_fl(cfg: RunConfig, task: Task | None = None) -> dict[str, Any] | None:
     return record
 
 
-def tuning_of(rc: RunConfig) -> Tuning:
-    """The run's tuning (tuning.py) from its resolved settings."""
-    return tuning_from(rc.to_dict())
-
-
 def tuning_fields(task: Task, out: RunOutput) -> dict[str, Any]:
     """The result's `tuning` entry (method, its settings, trainable / total parameters, frozen digest), when the
     run trains part of the model; full fine-tuning adds nothing (earlier results stay as they were)."""
-    if task.tuning is None or not task.tuning.active or out.tuning is None:
-        return {}
-    return {"tuning": {**task.tuning.record(), **out.tuning}}
+    return {"tuning": {**task.tuning.record(), **out.tuning}} if out.tuning is not None else {}
 
 
 def save_if_asked(rc: RunConfig, task: Task, out: RunOutput, record: dict[str, Any]) -> None:
@@ -327,7 +320,7 @@ def run_central(cfg: RunConfig, task: Task | None = None) -> dict[str, Any]:
     if cfg.max_epochs is not None:
         return run_central_converged(cfg)
     rc, task = (cfg.resolved(), task) if task is not None else prepare(cfg)
-    task.tuning = tuning_of(rc)
+    task.tuning = tuning_from(rc.to_dict())
     remove_stale_temp_files(Path(rc.output))
     passes = centralized_passes(rc)
     log = open_log(rc.log_dir)
@@ -347,7 +340,7 @@ def run_central_converged(cfg: RunConfig) -> dict[str, Any]:
     from .tasks.spec import higher_is_better
 
     task, validation, fingerprint = build_validation_tasks(rc)
-    task.tuning = validation.tuning = tuning_of(rc)
+    task.tuning = validation.tuning = tuning_from(rc.to_dict())
     remove_stale_temp_files(Path(rc.output))
     stopping = EarlyStopping(rc.max_epochs, rc.patience, higher_is_better(task.primary_metric))
     log = open_log(rc.log_dir)

@@ -11,12 +11,13 @@ import contextlib
 import hashlib
 import re
 import warnings
-from dataclasses import dataclass
-from typing import Any
-
-import torch
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so the leaderboard can read DEFAULTS without it
+    import torch
 
 PEFT_METHODS = ("lora", "prefix", "prompt", "ia3", "bitfit")
 FROM_PEFT = ("lora", "prefix", "prompt", "ia3")  # the methods the peft library implements
@@ -30,7 +31,6 @@ EMBEDDING_NAMES = ("embeddings", "wte", "wpe", "embed_tokens", "embed_positions"
 LAYER_LISTS = ("layer", "layers", "h", "block")  # the ModuleList that holds a stack's transformer layers
 KNOB_METHODS = {"lora_r": ("lora",), "lora_alpha": ("lora",), "lora_dropout": ("lora",), "lora_targets": ("lora",),
                 "virtual_tokens": ("prompt", "prefix")}  # the method(s) each knob belongs to
-DEFAULTS = {"lora_r": 8, "lora_alpha": 16.0, "lora_dropout": 0.05, "virtual_tokens": 20}
 # LoRA's usual attention projections, by the name the model gives them (for models peft has no default for)
 LORA_FALLBACK_TARGETS = (("query", "value"), ("q_proj", "v_proj"), ("c_attn",), ("q", "v"))
 FREEZE_TOKEN = re.compile(r"^(e|embeddings|\d+|\d+-\d+)$")
@@ -61,6 +61,10 @@ class Tuning:
         if self.method in ("prompt", "prefix"):
             out["virtual_tokens"] = self.virtual_tokens
         return out
+
+
+# The knobs' defaults (lora_r 8, lora_alpha 16.0, lora_dropout 0.05, virtual_tokens 20): Tuning's own
+DEFAULTS = {f.name: f.default for f in fields(Tuning) if f.name in KNOB_METHODS and f.default is not None}
 
 
 def parse_freeze(text: str) -> tuple[bool, list[int]]:
@@ -120,18 +124,14 @@ def check_tuning(method: str | None, family: str, freeze: str | None, given: dic
                             f"only its own parameters", "leave out --freeze, or leave out --peft (or use --peft bitfit)")
 
 
-def _module_path_parts(name: str) -> list[str]:
-    return name.split(".")
-
-
 def head_parameter(name: str) -> bool:
     """Whether a parameter (by its name in the model) belongs to the task head."""
-    return any(part in HEAD_NAMES for part in _module_path_parts(name))
+    return any(part in HEAD_NAMES for part in name.split("."))
 
 
 def layer_index(name: str) -> int | None:
     """The index of the transformer layer a parameter lies in (encoder.layer.3.* -> 3), or None."""
-    parts = _module_path_parts(name)
+    parts = name.split(".")
     for i in range(len(parts) - 1):
         if parts[i] in LAYER_LISTS and parts[i + 1].isdigit():
             return int(parts[i + 1])
@@ -139,7 +139,7 @@ def layer_index(name: str) -> int | None:
 
 
 def embedding_parameter(name: str) -> bool:
-    return any(part in EMBEDDING_NAMES for part in _module_path_parts(name))
+    return any(part in EMBEDDING_NAMES for part in name.split("."))
 
 
 def apply_freeze(model: torch.nn.Module, freeze: str) -> None:
@@ -232,6 +232,8 @@ def apply_tuning(model: torch.nn.Module, tuning: Tuning, family: str, seed: int,
         raise UserError(f"--peft {tuning.method} needs the peft library", "pip install 'fednlp-bench[peft]'") from exc
     if tuning.method in ("prompt", "prefix"):
         check_positions(model, tuning.virtual_tokens, max_length)
+    import torch
+
     torch.manual_seed(seed + 0x9EF7)
     try:
         with quiet_peft():
@@ -251,6 +253,8 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
 
 def frozen_digest(model: torch.nn.Module) -> str:
     """A hash (16 hex digits) of every frozen parameter, names and values: equal on every rank and after a resume."""
+    import torch
+
     h = hashlib.sha256()
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -260,9 +264,8 @@ def frozen_digest(model: torch.nn.Module) -> str:
 
 
 def tuning_from(settings: dict[str, Any]) -> Tuning:
-    """A Tuning from RunConfig fields (peft, lora_r, ..., freeze), defaults filled in."""
-    given = {k: settings.get(k) for k in DEFAULTS}
+    """A Tuning from RunConfig fields (peft, lora_r, ..., freeze); a knob left at None takes its default."""
     targets = settings.get("lora_targets")
     return Tuning(method=settings.get("peft"), freeze=canonical_freeze(settings.get("freeze")),
                   lora_targets=tuple(targets) if targets else None,
-                  **{k: (DEFAULTS[k] if v is None else v) for k, v in given.items()})
+                  **{k: settings[k] for k in DEFAULTS if settings.get(k) is not None})

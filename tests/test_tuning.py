@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_scale import env_one_thread, run_ok  # one BLAS thread per process, so ranks and resumes are comparable
 
 from fednlp_bench.cli import main
 from fednlp_bench.config import RunConfig, run_settings
@@ -32,7 +33,7 @@ def demo_task(tmp_path_factory):
                     output=str(tmp_path_factory.mktemp("unused")), progress=False)
     _, task = prepare(cfg)
     yield task
-    task.tuning = None
+    task.tuning = Tuning()
 
 
 def built(task, **settings) -> torch.nn.Module:
@@ -74,7 +75,7 @@ def test_the_flat_vector_holds_exactly_the_trainable_parameters(demo_task, setti
 
 
 def test_lora_with_its_zero_initialised_B_leaves_the_initial_model_unchanged(demo_task):
-    demo_task.tuning = None
+    demo_task.tuning = Tuning()
     base = demo_task.new_model(3)
     lora = built(demo_task, peft="lora", lora_dropout=0.0)
     a = [p for n, p in lora.named_parameters() if "lora_A" in n]
@@ -199,17 +200,6 @@ RANKS_RUN = [*SMALL, "--max-train", "320", "--clients", "6", "--clients-per-roun
 ROUNDS = 6
 
 
-def env_one_thread() -> dict[str, str]:
-    import os
-
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def run_ok(cmd: list[str], timeout: int = 400) -> None:
-    proc = subprocess.run(cmd, env=env_one_thread(), capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "fednlp_bench.cli", "run", *RANKS_RUN, "--rounds", str(ROUNDS), *args]
 
@@ -231,7 +221,7 @@ def test_two_gloo_ranks_equal_the_in_process_run_with_lora(lora_reference, tmp_p
     out = tmp_path / "dist"
     run_ok([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc-per-node", "2",
             "-m", "fednlp_bench.cli", "run", *RANKS_RUN, "--rounds", str(ROUNDS), "--checkpoint-every", str(ROUNDS),
-            "--backend", "distributed", "--output", str(out)])
+            "--backend", "distributed", "--output", str(out)], timeout=400)
     (ours, w_ours), (ref, w_ref) = final(out), final(lora_reference)
     assert w_ours.numel() == ref["tuning"]["trainable_parameters"]  # only the adapter (and head) is synchronised
     assert (w_ours - w_ref).abs().max().item() < 1e-5

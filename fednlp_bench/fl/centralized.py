@@ -12,10 +12,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..tasks.base import Task
-from ..tuning import frozen_digest, parameter_counts
 from .client import ClientConfig, batch_order, train_steps
 from .params import FlatParams
-from .simulation import RunOutput, evaluate
+from .simulation import RunOutput, evaluate, tuning_record
 
 
 def fl_equivalent_passes(rounds: int, local_epochs: int, clients_per_round: int, clients: int) -> float:
@@ -31,13 +30,6 @@ def _start(task: Task, seed: int, device: torch.device, compile: bool):
     rng = np.random.default_rng([seed, 0xCE])
     torch.manual_seed(seed)
     return model, flat, train_model, rng
-
-
-def tuning_record(task: Task, model: torch.nn.Module) -> dict[str, Any] | None:
-    """Trainable and total parameters and the frozen base's digest, when the run tunes part of the model."""
-    if task.tuning is None or not task.tuning.active:
-        return None
-    return {**parameter_counts(model), "frozen_digest": frozen_digest(model)}
 
 
 def _train_pass(task: Task, train_model, flat: FlatParams, client: ClientConfig, device: torch.device,

@@ -69,13 +69,17 @@ class RunOutput:
     tuning: dict | None = None  # --peft / --freeze: trainable and total parameters, the frozen base's digest
 
 
-def check_frozen_base(model: torch.nn.Module, ranks: RankInfo) -> str:
-    """The frozen parameters' digest, checked equal on every rank (they are not in the flat vector that syncs)."""
+def tuning_record(task: Task, model: torch.nn.Module, ranks: RankInfo | None = None) -> dict[str, Any] | None:
+    """Trainable and total parameters and the frozen base's digest when the run tunes part of the model (None
+    otherwise). The frozen part is not in the flat vector that syncs, so with `ranks` its digest must agree on
+    every rank."""
+    if not task.tuning.active:
+        return None
     digest = frozen_digest(model)
-    if not ranks.same_on_every_rank(int(digest, 16) % 2**62):
+    if ranks is not None and not ranks.same_on_every_rank(int(digest, 16) % 2**62):
         raise UserError("the frozen base model differs between ranks (its weights are not synchronised)",
                         "give every rank the same model files and torch version")
-    return digest
+    return {**parameter_counts(model), "frozen_digest": digest}
 
 
 def client_seed(seed: int, round_idx: int, client: int) -> int:
@@ -239,9 +243,8 @@ def run_federated(
     flat = FlatParams(model)
     global_w = flat.get()
     algorithm.start(global_w)
-    out = RunOutput(num_parameters=flat.numel, upload_bytes=flat.nbytes * upload_vectors(loaded.cls))
-    if task.tuning is not None and task.tuning.active:  # only the trainable part is in `flat`: the base must agree
-        out.tuning = {**parameter_counts(model), "frozen_digest": check_frozen_base(model, ranks)}
+    out = RunOutput(num_parameters=flat.numel, upload_bytes=flat.nbytes * upload_vectors(loaded.cls),
+                    tuning=tuning_record(task, model, ranks))
     frozen = out.tuning["frozen_digest"] if out.tuning else None
     train_model = torch.compile(model, dynamic=True) if cfg.compile else model
     states = ClientStates() if algorithm.client_state else None

@@ -17,6 +17,7 @@ from typing import Any
 from ..algorithms.registry import BUILTIN
 from ..config import PARTITIONS
 from ..errors import UserError
+from ..tuning import DEFAULTS as TUNING_DEFAULTS
 
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 # The first package version that writes each schema version (named in the "too old" message).
@@ -408,8 +409,8 @@ def tuning_tags(cfg: dict[str, Any]) -> list[str]:
     peft = cfg.get("peft")
     if peft == "lora":
         knobs = [f"r={_number(cfg.get('lora_r'))}"]
-        for key, name, default in (("lora_alpha", "alpha", 16.0), ("lora_dropout", "dropout", 0.05)):
-            if cfg.get(key) is not None and cfg[key] != default:
+        for key, name in (("lora_alpha", "alpha"), ("lora_dropout", "dropout")):
+            if cfg.get(key) is not None and cfg[key] != TUNING_DEFAULTS[key]:
                 knobs.append(f"{name}={_number(cfg[key])}")
         if cfg.get("lora_targets"):
             knobs.append("targets=" + "/".join(map(str, cfg["lora_targets"])))

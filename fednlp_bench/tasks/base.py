@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..tuning import Tuning, apply_tuning
+
 
 class Task(ABC):
     """Tokenized data plus model head, batching, loss, prediction and metrics for one task family."""
@@ -31,15 +33,13 @@ class Task(ABC):
         """Integer label per example used by label-skew partitioners."""
         return self.labels[split]
 
-    tuning: Any = None  # the run's tuning.Tuning (LoRA, BitFit, freezing, ...); None: full fine-tuning
+    tuning: Tuning = Tuning()  # the run's (LoRA, BitFit, freezing, ...; set per run); the default: full fine-tuning
 
     def new_model(self, seed: int) -> torch.nn.Module:
         """A fresh model with the task head and the run's tuning applied (same seed, same initial weights)."""
         model = self.base_model(seed)
-        if self.tuning is None or not self.tuning.active:
+        if not self.tuning.active:
             return model
-        from ..tuning import apply_tuning
-
         return apply_tuning(model, self.tuning, self.family, seed, getattr(self, "max_length", None))
 
     @abstractmethod

@@ -84,16 +84,15 @@ def environment() -> dict[str, str]:
     """What the bits of a case depend on besides the code: library versions and the CPU (model and flags)."""
     import transformers
 
-    cpu, flags = platform.processor() or platform.machine(), ""
+    info: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and cpu in ("", platform.machine(), platform.processor()):
-                cpu = value.strip()
-            if key.strip() == "flags" and not flags:
-                flags = hashlib.sha256(" ".join(sorted(value.split())).encode()).hexdigest()[:12]
+            info.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    cpu = info.get("model name") or platform.processor() or platform.machine()
+    flags = hashlib.sha256(" ".join(sorted(info["flags"].split())).encode()).hexdigest()[:12] if info.get("flags") else ""
     return {"torch": torch.__version__, "numpy": np.__version__, "transformers": transformers.__version__,
             "cpu": cpu, "cpu_flags": flags}
 
