@@ -1,6 +1,6 @@
 """FL overhead: FedAvg wall time for R rounds vs a centralized loop over exactly the same batches.
 
-Run:  python benchmarks/fl_overhead.py [--model tiny minilm] [--rounds 10]
+Run:  python benchmarks/fl_overhead.py [--models tiny minilm] [--rounds 10]
 The centralized side replays the FL run's batch sequence (same examples, same order, same batch shapes,
 same number of optimizer steps) through one model and one optimizer; the FL side adds what federation costs
 in-process: sampling, loading the global weights into the working model per client, a fresh client

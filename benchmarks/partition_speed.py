@@ -1,8 +1,9 @@
 """Label-skew partition speed: fednlp-bench vs flwr-datasets' DirichletPartitioner on the same labels.
 
 Run:  bash benchmarks/partition_speed.sh   (builds a throw-away venv with flwr-datasets; nothing is
-added to the project's dependencies). Prints a table and appends it to benchmarks/RESULTS.md.
-Both partitioners see the same 1,000,000 labels (10 classes) and make 1,000 clients at alpha 0.5.
+added to the project's dependencies). Prints a table and writes its section of benchmarks/RESULTS.md.
+By default both partitioners see the same 1,000,000 labels (10 classes) and make 1,000 clients at alpha
+0.5; each time is the best of --repeats.
 Their semantics differ (FedNLP: equal client sizes, per-client label mix ~ Dir(alpha*p); Flower:
 per-label split across clients ~ Dir(alpha)), so this compares cost, not output.
 """

@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fednlp-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="one federated run (FedAvg, FedProx, FedOpt)",
+    p = sub.add_parser("run", help="one federated run (any built-in or plug-in algorithm)",
                        description="Run one federated training job and write its result JSON and learning curve.")
     add_data_args(p), add_training_args(p, federated=True), add_tuning_args(p), add_execution_args(p, True)
     add_output_args(p)

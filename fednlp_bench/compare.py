@@ -1,4 +1,5 @@
-"""The main job: centralized vs FedAvg (IID) vs FedAvg (label skew) on one task with one budget."""
+"""`fednlp-bench compare`: centralized vs the run's algorithm (FedAvg by default) on an IID and on a label-skew
+partition, one task and one budget; a table, a CSV and a plot of the three curves."""
 from __future__ import annotations
 
 from dataclasses import replace

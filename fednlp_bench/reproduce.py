@@ -3,9 +3,11 @@ algorithms, canonical partitions and seeds.
 
 `fednlp-bench reproduce TABLE --profile smoke|standard|full` (what scripts/reproduce_<table>.sh runs):
 for each task of the table whose card has the profile, the untrained model's metric (the starting point), the
-centralized baseline and FedAvg, FedProx and FedOpt (or --algorithms) on the profile's partitions, over its seeds;
-then every result is submitted to the leaderboard and the board is rebuilt. Resumable: each run's settings hash is
-stored in its result (config.extra.reproduce.key), and a run whose result is already in the runs folder is skipped.
+centralized baseline and FedAvg, FedProx, FedOpt and any other built-in with a block in the profile (or
+--algorithms; the trustworthy-FL and robustness tables run their own algorithms and variants on one partition) on
+the profile's partitions, over its seeds; then every result is submitted to the leaderboard and the board is
+rebuilt. Resumable: each run's settings hash is stored in its result (config.extra.reproduce.key), and a run whose
+result is already in the runs folder is skipped. `write_recipes` writes the canonical partition recipes of a plan.
 """
 from __future__ import annotations
 

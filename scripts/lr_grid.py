@@ -2,8 +2,9 @@
 FedProx and FedOpt learn on each task, and the values the task cards keep (profiles.smoke).
 
 Every run takes the task card's smoke settings and overrides only what the grid varies; seed 1, the
-partition fixed by data seed 42 as in the reproductions. For each task the script prints a table of the
-final primary metric per candidate next to the untrained model's, and writes it to --output (CSV).
+partition fixed by data seed 42 as in the reproductions. The script prints the final primary metric of each
+candidate next to the untrained model's, run by run and then as one table, and appends that table to --output
+(CSV).
 
     DATA_DIR=../shared/data python scripts/lr_grid.py --tasks sst2 wnut17 \
         --grid "fedavg sgd 0.1" "fedavg adamw 1e-4" "fedavg adamw 3e-4" --partition "label alpha=1"

@@ -1,7 +1,7 @@
 """Run a fednlp-bench task on FedML's runtime: a FedML ClientTrainer and ServerAggregator around our task
 adapter and client update, and a launcher for FedML's MPI simulation (the simulator that takes custom trainers).
 
-Needs the `fedml` extra in its own environment (see README, "FedML"). Launch with one MPI process for the
+Needs the `fedml` extra in its own environment (see docs/fedml.md). Launch with one MPI process for the
 server and one per client sampled in a round:
 
     mpiexec -n 3 python -m fednlp_bench.integrations.fedml --task demo --clients 2 --clients-per-round 2 \\

@@ -9,8 +9,10 @@ full/. Each page opens with what its profile is (model, data sizes, clients, rou
 centralized reference's early stopping), then one table per task: mean with its 95% confidence interval over
 seeds, n, the centralized reference, ratio, gap, rounds to 90% and client p10, with a flag on any row above
 its reference; who submitted what under which profile label follows in a provenance table. Plots: the
-metric against the label-skew alpha per algorithm with interval bars and the centralized band, and learning
-curves averaged over seeds with their range as a band, one panel per partition.
+federated / centralized ratio per task and method (plots/ratio.png), the metric against the label-skew alpha per
+algorithm with interval bars and the centralized band, learning curves averaged over seeds with their range as a
+band, one panel per partition, and, where a partition has full fine-tuning beside a tuning method, the metric
+against the upload per round.
 
 Output is byte-identical across rebuilds from the same input: rows and records are sorted here, floats use
 fixed formats, nothing carries a timestamp, and PNGs are saved without the "Software" metadata. Every file is
@@ -20,7 +22,9 @@ When any run uses a non-default client selection, continual data, differential p
 membership-inference audit, a "Trustworthy FL" section follows the family tables: per task, one row per
 partition and method (algorithm x selection x data x DP) with the primary metric, the client p10 and std,
 epsilon and the MIA AUC, and one plot (plots/trustworthy.png). Without such runs the board is as before.
-Rows are ordered best first by the metric's direction (lower first for perplexity or loss).
+Rows are ordered best first by the metric's direction (lower first for perplexity or loss). When any run has
+simulated attacking clients, a "Robustness to attacking clients" section follows: per task and partition, one
+row per aggregator and one column per attack and share of attackers (the mean and n).
 
 index.html is self-contained: inline CSS, one inline script (click a column header to sort; numbers sort
 as numbers, a second click reverses), no external resource; plots are <img> tags with relative paths to

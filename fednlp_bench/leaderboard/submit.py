@@ -1,4 +1,5 @@
-"""Submissions: check a result, store it under leaderboard/submissions/ by content hash, rebuild the board."""
+"""Submissions: check a result, store it under leaderboard/submissions/ by content hash, re-check the stored ones
+(validate) and rebuild the board from them."""
 from __future__ import annotations
 
 import hashlib

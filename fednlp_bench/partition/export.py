@@ -5,8 +5,10 @@ Formats:
 * ``index-json``: partition.json = {"train": {"0": [ids], ...}, "test": {...}}.
 * ``index-parquet``: train.parquet and test.parquet, columns client_id, example_id (int64).
 * ``shards-parquet`` / ``shards-jsonl``: one data file per client and split
-  (train/client_00000.parquet, test/...), rows = example_id, text, label, label_name;
-  each loads with ``datasets.load_dataset("parquet" | "json", data_files=...)``.
+  (train/client_00000.parquet, test/...), rows = example_id, text, label, label_name, plus
+  the family's own columns (tagging: tokens, tags; QA: id, question, context, answers;
+  seq2seq: source, target; label is then the skew label); each loads with
+  ``datasets.load_dataset("parquet" | "json", data_files=...)``.
 * ``fednlp-h5``: partition_index.h5 in FedNLP's key layout, plus data.h5 when the
   dataset is given. Test ids are offset by num_train in these files (see
   :mod:`fednlp_bench.partition.fednlp_h5`).

@@ -6,8 +6,11 @@ Key layout (the same as the original FedNLP):
   ``/<method>/beta`` (scalar, when the method has one) and
   ``/<method>/partition_data/<client_id>/train`` and ``.../test`` (int64 global ids).
 * ``data.h5``: attribute ``attributes`` = JSON string with ``index_list``,
-  ``train_index_list``, ``test_index_list``, ``label_vocab``, ``num_labels`` and
-  ``task_type``; groups ``X/<i>`` and ``Y/<i>`` holding one utf-8 string each.
+  ``train_index_list``, ``test_index_list``, ``num_labels``, ``task_type`` and (classification
+  and tagging) ``label_vocab``; groups ``X/<i>`` and ``Y/<i>``: one utf-8 string each
+  (text_classification, seq2seq) or word and tag arrays (sequence_tagging); span_extraction
+  has ``context_X/<i>``, ``question_X/<i>``, ``question_ids/<i>`` and ``Y/<i>`` = (start, end)
+  character offsets of the first answer.
 
 Global ids: FedNLP numbers train and test in one index space, train first. Train
 example ``j`` has global id ``j`` and test example ``j`` has global id

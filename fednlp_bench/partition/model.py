@@ -1,4 +1,5 @@
-"""A partition as one object: the recipe that made it and the client id lists of both splits."""
+"""A partition as one object: the recipe that made it, the client id lists of both splits, their digests and
+FedNLP's name for it."""
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
-"""Descriptive statistics of a partition: label histograms, label divergence, client sizes."""
+"""Descriptive statistics of a partition: label histograms, label divergence (JSD), client sizes, missing labels,
+a JSON-ready summary of its skew and a table with one row per client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Model and tokenizer resolution: named models, hub names/paths, or a tiny config with a local tokenizer."""
+"""Model and tokenizer resolution (named models, hub names/paths, or a tiny BERT config with a WordPiece tokenizer
+trained locally), and building a model with its task head."""
 from __future__ import annotations
 
 import hashlib

@@ -12,9 +12,9 @@ partitions a reproduction runs, and a block per algorithm (`centralized` or any 
         rounds: 5
         seeds: [1, 2]
         partitions: [uniform, label alpha=1, label alpha=0.1, quantity beta=5]
-        fedavg: {client_optimizer: sgd, client_lr: 0.1}
+        fedavg: {client_optimizer: sgd, client_lr: 0.1,
+                 more_seeds: {label alpha=1: [3, 4, 5]}}              # extra seeds on some of its partitions
         fedprox: {mu: 0.1, partitions: [uniform, label alpha=0.1]}   # an algorithm's own partitions
-        fedavg: {more_seeds: {label alpha=1: [3, 4, 5]}}              # extra seeds on some of its partitions
         centralized: {max_epochs: 10, patience: 2}                     # the converged reference
       full:
         model: distilbert-base-uncased
