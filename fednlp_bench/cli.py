@@ -253,7 +253,9 @@ def add_reproduce_parser(sub) -> None:
                                  "(or classification, tagging, qa), or trustworthy: FedAvg under each client "
                                  "selection, static vs continual data, without / with client- and example-level DP, "
                                  "with a membership-inference audit, or robustness: FedAvg, median, trimmed mean and "
-                                 "Krum without and with attacking clients (agnews, standard profile)")
+                                 "Krum without and with attacking clients (agnews, standard profile), or tuning: "
+                                 "FedAvg with full fine-tuning beside LoRA, BitFit, prompt tuning and freezing (the "
+                                 "cards' `tuning:` blocks)")
     p.add_argument("--profile", choices=PROFILES, default="smoke",
                    help="smoke: CPU, minutes a task, data subsets (pipeline check); standard: converged on 2 CPU cores, "
                         "3 seeds (the board's default); full: FedNLP's settings, for GPUs (default smoke)")

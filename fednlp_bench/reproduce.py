@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from .config import ALGORITHMS, RunConfig
 from .errors import UserError
 from .leaderboard.aggregate import LAST_FRACTION
-from .tasks.profiles import PROFILE_NAMES, has_profile, more_seeds, parse_partition, profile_plan, profile_settings
+from .tasks.profiles import (PROFILE_NAMES, has_profile, more_seeds, parse_partition, profile_plan, profile_settings,
+                             tuning_block, tuning_settings)
 from .tasks.spec import FAMILIES, TaskSpec, higher_is_better
 
 TABLE_ALIASES = {"classification": "text_classification", "tagging": "sequence_tagging", "qa": "extractive_qa"}
@@ -74,6 +75,13 @@ ROBUST_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+# The tuning table (parameter-efficient FL): FedAvg with full fine-tuning beside LoRA, BitFit, prompt tuning,
+# freezing, ... on the tasks whose profile has a `tuning:` block (its model, partitions, reference and methods:
+# tasks/profiles.py). A method with the profile's own FedAvg settings is the family table's run (same key).
+TUNING_TABLE = "tuning"
+TUNING_TASKS = ("agnews", "wnut17")
+
+
 @dataclass(frozen=True)
 class SpecialTable:
     """A table that is not a task family: its tasks, algorithms, one partition and the variants each runs in."""
@@ -87,6 +95,7 @@ class SpecialTable:
 SPECIAL_TABLES = {  # tables that are not a task family
     TRUST_TABLE: SpecialTable(TRUST_TASKS, ("fedavg",), TRUST_PARTITION, tuple(TRUST_VARIANTS)),
     ROBUST_TABLE: SpecialTable(ROBUST_TASKS, tuple(ROBUST_ALGORITHMS), ROBUST_PARTITION, tuple(ROBUST_VARIANTS)),
+    TUNING_TABLE: SpecialTable(TUNING_TASKS, ("fedavg",), "", ()),  # partitions and methods: each card's block
 }
 
 
@@ -128,6 +137,11 @@ def table_tasks(family: str, profile: str, only: Iterable[str] | None = None) ->
         missing = [s.name for s in specs if not has_profile(s, profile)]
         if missing:
             raise UserError(f"task '{missing[0]}' has no {profile} profile", f"add profiles.{profile} to its card")
+        if family == TUNING_TABLE:
+            specs = [s for s in specs if tuning_block(s, profile) is not None or only]
+            if not specs:
+                raise UserError(f"no task of the tuning table has a tuning block in its {profile} profile",
+                                f"add profiles.{profile}.tuning to a card in tasks/")
         return specs
     if only:
         specs = [get_spec(name) for name in only]
@@ -190,9 +204,10 @@ class PlannedRun:
                             "seed": self.seed, "output": str(output), "progress": progress, "extra": extra})
 
 
-def board_profile(spec: TaskSpec, profile: str) -> str:
-    """The leaderboard's profile label of a task's reproduction (centralized and FL rows share it)."""
-    s = profile_settings(spec, profile, "fedavg")
+def board_profile(spec: TaskSpec, profile: str, settings: dict[str, Any] | None = None) -> str:
+    """The leaderboard's profile label of a task's reproduction (centralized and FL rows share it), from its FedAvg
+    settings (the profile's, or the tuning table's `settings`)."""
+    s = profile_settings(spec, profile, "fedavg") if settings is None else settings
     model = s.get("model", spec.default_model)
     data = f", {s['max_train']} train" if s.get("max_train") else ""
     return (f"{profile}: {model}, {s.get('clients', 10)} clients, {s.get('clients_per_round', 5)}/round, "
@@ -214,6 +229,8 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
     partitions."""
     if profile not in PROFILE_NAMES:
         raise UserError(f"unknown profile '{profile}'", f"choose one of: {', '.join(PROFILE_NAMES)}")
+    if family == TUNING_TABLE:
+        return plan_tuning_runs(profile, tasks, seeds, algorithms, partitions)
     special = SPECIAL_TABLES.get(family)
     algos = list(algorithms) if algorithms else ["centralized", *(special.algorithms if special else FL_ALGORITHMS)]
     for a in algos:
@@ -256,6 +273,46 @@ def plan_runs(family: str, profile: str, tasks: Iterable[str] | None = None, see
                         run_settings = settings if not name else {**settings, **(
                             variant_settings(name, settings) if family == TRUST_TABLE else ROBUST_VARIANTS[name])}
                         runs.append(PlannedRun(ref, algo, seed, part, run_settings, label, variant=name, table=table))
+    return runs
+
+
+def plan_tuning_runs(profile: str, tasks: Iterable[str] | None = None, seeds: Iterable[int] | None = None,
+                     algorithms: Iterable[str] | None = None, partitions: Iterable[str] | None = None
+                     ) -> list[PlannedRun]:
+    """The tuning table: per task and seed, the full fine-tuning reference (centralized, to convergence), then each
+    method of the card's tuning block on each of its partitions (FedAvg). `algorithms` may narrow it to
+    centralized and/or fedavg; `partitions` replaces the block's."""
+    algos = list(algorithms) if algorithms else ["centralized", "fedavg"]
+    if set(algos) - {"centralized", "fedavg"}:
+        raise UserError(f"the tuning table runs centralized and fedavg, not {sorted(set(algos) - {'centralized', 'fedavg'})[0]}",
+                        "leave out --algorithms, or give centralized and/or fedavg")
+    try:
+        chosen_parts = [parse_partition(p) for p in partitions] if partitions else None
+    except ValueError as exc:
+        raise UserError(f"unknown partition '{exc}'", "write uniform, natural, 'label alpha=A', 'cluster alpha=A' "
+                        "or 'quantity beta=B'") from None
+    runs = []
+    chosen = list(tasks) if tasks else None
+    for i, spec in enumerate(table_tasks(TUNING_TABLE, profile, chosen)):
+        ref = chosen[i] if chosen else spec.name
+        block = tuning_block(spec, profile)
+        if block is None:
+            raise UserError(f"task '{spec.name}' has no tuning block in its {profile} profile",
+                            f"add profiles.{profile}.tuning to its card")
+        card_seeds, profile_parts = profile_plan(spec, profile)
+        parts = chosen_parts or ([parse_partition(p) for p in block["partitions"]] if "partitions" in block
+                                 else profile_parts)
+        methods = {m: tuning_settings(spec, profile, m) for m in block["methods"]}
+        label = board_profile(spec, profile, next(iter(methods.values())))
+        for seed in (list(seeds) if seeds else card_seeds):
+            if "centralized" in algos:
+                runs.append(PlannedRun(ref, "centralized", seed, {}, tuning_settings(spec, profile, None), label,
+                                       table=TUNING_TABLE))
+            if "fedavg" in algos:
+                for part in parts:
+                    for name, settings in methods.items():
+                        runs.append(PlannedRun(ref, "fedavg", seed, part, settings, label, variant=name,
+                                               table=TUNING_TABLE))
     return runs
 
 
@@ -552,12 +609,18 @@ def write_recipes(table: str, profile: str, folder: str | Path, tasks: Iterable[
     """Write a canonical recipe (partition/*.yaml, with its expected digest) for every partition of the plan."""
     import yaml
 
-    from .partition.recipe import build_partition, load_recipe_data
+    from .partition.recipe import build_partition, load_recipe, load_recipe_data
     from .runner import partition_recipe
 
     family = table_family(table)
     out = []
     seen = set()
+    present = set()  # digests of the recipes already in the folder
+    for f in sorted(Path(folder).glob("*.yaml")) if Path(folder).is_dir() else []:
+        try:
+            present.add(load_recipe(f).expected_digest)
+        except UserError:
+            continue
     for run in plan_runs(family, profile, tasks):
         if run.algorithm == "centralized":
             continue
@@ -570,9 +633,11 @@ def write_recipes(table: str, profile: str, folder: str | Path, tasks: Iterable[
         data = load_recipe_data(recipe)
         part, _ = build_partition(recipe, data)
         recipe.expected_digest = part.digest
-        # a card given by path is named by its file name
-        name = f"{Path(run.task).stem}_{profile}_{p['partition']}" + "".join(
-            f"_{k[0]}{p[k]:g}" for k in ("alpha", "beta") if k in p)
+        if part.digest in present:  # already canonical (the tuning table shares partitions with the family's)
+            continue
+        # a card given by path is named by its file name; the tuning table's own partitions say so
+        name = f"{Path(run.task).stem}_{profile}{'_tuning' if family == TUNING_TABLE else ''}_{p['partition']}" + \
+            "".join(f"_{k[0]}{p[k]:g}" for k in ("alpha", "beta") if k in p)
         path = Path(folder) / f"{name}.yaml"
         head = (f"# canonical partition ({profile} profile): {part.name} of task {run.task} "
                 f"({len(data.train_labels)} train / {len(data.test_labels)} test)\n"

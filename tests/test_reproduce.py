@@ -477,3 +477,76 @@ def test_robustness_table_resumes_when_its_first_unfinished_run_is_attacked(tmp_
         path.unlink()
     again = reproduce("robustness", "smoke", runs, board, **args)
     assert (again.skipped, again.ran) == (2, 2)  # the attacked runs load the task themselves
+
+
+# ----------------------------------------------------------------------------------------------- the tuning table
+def test_tuning_plan_runs_every_method_of_the_card_beside_full_fine_tuning():
+    runs = plan_runs("tuning", "standard", tasks=["agnews"])
+    seeds, _ = profile_plan(get_spec("agnews"), "standard")
+    methods = ("full", "lora", "bitfit", "prompt", "freeze_e02")
+    assert len(runs) == len(seeds) * (1 + len(methods) * 2)
+    by = {(r.algorithm, r.variant, r.partition_label, r.seed): r for r in runs}
+    assert {r.partition_label for r in runs if r.algorithm != "centralized"} == {"uniform", "label alpha=1"}
+    assert all(r.settings["model"] == "minilm" and r.settings["max_train"] == 2000 for r in runs)
+    lora, full = by[("fedavg", "lora", "uniform", 1)].settings, by[("fedavg", "full", "uniform", 1)].settings
+    assert (lora["peft"], lora["lora_r"]) == ("lora", 8) and "peft" not in full and "freeze" not in full
+    assert by[("fedavg", "freeze_e02", "uniform", 1)].settings["freeze"] == "e,0-2"
+    assert {k: v for k, v in lora.items() if k not in ("peft", "lora_r", "client_lr")} == \
+        {k: v for k, v in full.items() if k != "client_lr"}  # only the tuning differs between methods
+    central = by[("centralized", "", "-", 1)].settings
+    assert "peft" not in central and central["max_epochs"] >= 5 and central["model"] == "minilm"
+    # its own board group: the tiny-model agnews rows keep their reference, the MiniLM rows get theirs
+    tiny_label = plan_runs("text_classification", "standard", tasks=["agnews"])[0].board_profile
+    assert runs[0].board_profile != tiny_label and "minilm" in runs[0].board_profile
+    # wnut17: full fine-tuning and its reference are the tagging table's runs (same keys), LoRA is new
+    tuning = plan_runs("tuning", "standard", tasks=["wnut17"])
+    tagging = {r.key for r in plan_runs("sequence_tagging", "standard")}
+    assert all((r.key in tagging) == (r.variant != "lora") for r in tuning)
+
+
+def _tuning_card(tmp_path: Path) -> Path:
+    card = yaml.safe_load(_tiny_card(tmp_path, partitions=("uniform",)).read_text())
+    card["profiles"]["smoke"]["tuning"] = {
+        "rounds": 1, "centralized": {"max_epochs": 2, "patience": 1},
+        "methods": {"full": {}, "lora": {"peft": "lora", "lora_r": 4}, "bitfit": {"peft": "bitfit"}}}
+    path = tmp_path / "demo_repro.yaml"
+    path.write_text(yaml.safe_dump(card))
+    write_recipes("tuning", "smoke", tmp_path / "partition", tasks=[str(path)])
+    return path
+
+
+def test_tuning_table_reaches_the_board_as_official_rows_and_resumes(tmp_path, monkeypatch):
+    pytest.importorskip("peft")
+    monkeypatch.setenv("FEDNLP_CACHE", str(tmp_path / "cache"))
+    card = _tuning_card(tmp_path)
+    board, runs = tmp_path / "leaderboard", tmp_path / "runs"
+    rep = reproduce("tuning", "smoke", runs, board, tasks=[str(card)], progress=False)
+    assert rep.ran == 4 and set(rep.summary()["algorithm"]) == {"centralized", "fedavg+full", "fedavg+lora",
+                                                                 "fedavg+bitfit"}
+    assert main(["leaderboard", "validate", "--root", str(board), "--recipes", str(tmp_path / "partition")]) == 0
+    table = pd.read_csv(board / "results.csv")
+    methods = set(table["method"])
+    assert "fedavg" in methods and "fedavg+bitfit" in methods and any(m.startswith("fedavg+lora") for m in methods)
+    upload = table.set_index("method")["upload_bytes_per_round"]
+    lora = next(m for m in methods if m.startswith("fedavg+lora"))
+    assert upload[lora] < upload["fedavg+bitfit"] * 10 and upload[lora] * 5 < upload["fedavg"]
+    assert (board / "smoke" / "plots").is_dir() and list((board / "smoke" / "plots").glob("communication-*.png"))
+    again = reproduce("tuning", "smoke", runs, board, tasks=[str(card)], progress=False)
+    assert (again.ran, again.skipped) == (0, 4)
+
+
+@pytest.mark.parametrize("tuning, where", [
+    ({"partitions": ["uniform"]}, "tuning.methods"),
+    ({"methods": {"Lo-RA": {}}}, "tuning.methods"),
+    ({"methods": {"lora": {"peft": "lora", "partitions": ["uniform"]}}}, "tuning.methods.lora"),
+    ({"methods": {"full": {}}, "centralized": {"peft": "lora"}}, "tuning.centralized"),
+    ({"methods": {"full": {"rounds": "many"}}}, "tuning.methods.full.rounds"),
+    ({"methods": {"full": {}}, "seeds": [1]}, "tuning.seeds"),
+])
+def test_a_bad_tuning_block_is_one_line_naming_its_key(tmp_path, tuning, where):
+    card = yaml.safe_load((ROOT / "tasks" / "demo.yaml").read_text())
+    card["profiles"] = {"smoke": {"tuning": tuning}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(card))
+    with pytest.raises(UserError, match=where.replace(".", r"\.")):
+        load_card(path)

@@ -45,7 +45,8 @@ TEXT_SETTINGS = ("model", "source_prefix", "local_train", "local_test", "peft", 
 CHOICE_SETTINGS = {"client_optimizer": CLIENT_OPTIMIZERS, "server_optimizer": SERVER_OPTIMIZERS}
 MAPPING_SETTINGS = ("algorithm_args",)  # e.g. feddyn: {algorithm_args: {alpha: 0.01}}; typed when a run starts
 SETTINGS = INT_SETTINGS + FLOAT_SETTINGS + TEXT_SETTINGS + tuple(CHOICE_SETTINGS) + MAPPING_SETTINGS
-PLAN_KEYS = ("seeds", "partitions", "notes")
+PLAN_KEYS = ("seeds", "partitions", "notes", "tuning")
+METHOD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,23}$")  # a tuning method's name in a card (`lora`, `freeze_e02`)
 
 DEFAULT_SEEDS = {"smoke": [1, 2], "standard": [1, 2, 3], "full": [1, 2, 3]}
 DEFAULT_DATA_SEED = 42  # the partition stays fixed across training seeds, as FedNLP's partition files did
@@ -127,6 +128,8 @@ def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, An
                 raise card.fail(full, f"expected a mapping of partitions to seed lists, got {v!r}",
                                 f"write {full}: {{label alpha=1: [4, 5]}}")
             out[k] = {_partition_text(card, p, full): _seed_list(card, seeds, f"{full}.{p}") for p, seeds in v.items()}
+        elif k == "tuning":
+            out[k] = check_tuning_block(card, v, full)
         elif k == "partitions":
             if not isinstance(v, list) or not v:
                 raise card.fail(full, f"expected a list of partitions, got {v!r}",
@@ -134,6 +137,38 @@ def check_settings(card, block: Any, key: str, allow_plan: bool) -> dict[str, An
             out[k] = [_partition_text(card, p, full) for p in v]
         else:  # an algorithm block
             out[k] = check_settings(card, v, full, allow_plan=False)
+    return out
+
+
+def check_tuning_block(card, block: Any, key: str) -> dict[str, Any]:
+    """A profile's `tuning:` block (the tuning table, `fednlp-bench reproduce tuning`): settings shared by its runs
+    on top of the profile's (e.g. a pretrained model), its `partitions`, a `centralized` block for its reference and
+    `methods`: name -> settings of one FedAvg variant (`peft`, `lora_r`, `freeze`, `client_lr`, ...)."""
+    card.mapping(block, key, set(SETTINGS) - set(MAPPING_SETTINGS) | {"partitions", "centralized", "methods", "notes"})
+    shared = {k: v for k, v in block.items() if k not in ("centralized", "methods", "notes")}
+    out = check_settings(card, shared, key, allow_plan=False)
+    if "notes" in block:
+        out["notes"] = card.string(block["notes"], f"{key}.notes")
+    if "more_seeds" in out:
+        raise card.fail(f"{key}.more_seeds", "the tuning table runs the profile's seeds", f"remove {key}.more_seeds")
+    out["centralized"] = check_settings(card, block.get("centralized") or {}, f"{key}.centralized", allow_plan=False)
+    methods = block.get("methods")
+    if not isinstance(methods, dict) or not methods:
+        raise card.fail(f"{key}.methods", f"expected a mapping of method names to settings, got {methods!r}",
+                        f"write {key}.methods: {{full: {{}}, lora: {{peft: lora, lora_r: 8}}}}")
+    out["methods"] = {}
+    for name, settings in methods.items():
+        if not isinstance(name, str) or not METHOD_NAME_RE.match(name):
+            raise card.fail(f"{key}.methods", f"method name {name!r} is not a short lower-case word",
+                            "name methods like full, lora, bitfit, freeze_e02")
+        checked = check_settings(card, settings or {}, f"{key}.methods.{name}", allow_plan=False)
+        if {"partitions", "more_seeds"} & set(checked):
+            raise card.fail(f"{key}.methods.{name}", "a method runs on the tuning block's partitions",
+                            f"move partitions to {key}.partitions")
+        out["methods"][name] = checked
+    if {"peft", "freeze"} & set(out["centralized"]):
+        raise card.fail(f"{key}.centralized", "the reference is full fine-tuning",
+                        f"remove peft and freeze from {key}.centralized")
     return out
 
 
@@ -184,6 +219,24 @@ def profile_settings(spec: TaskSpec, profile: str, algorithm: str) -> dict[str, 
             out.update(client_optimizer="adamw", client_lr=5e-5)
     out.update({k: v for k, v in block.items() if k in SETTINGS})
     out.update({k: v for k, v in block.get(algorithm, {}).items() if k in SETTINGS})
+    return out
+
+
+def tuning_block(spec: TaskSpec, profile: str) -> dict[str, Any] | None:
+    """The profile's `tuning:` block (validated by check_tuning_block), or None."""
+    return spec.profiles.get(profile, {}).get("tuning")
+
+
+def tuning_settings(spec: TaskSpec, profile: str, method: str | None) -> dict[str, Any]:
+    """The RunConfig settings of a tuning-table run: the profile's FedAvg settings (its centralized ones for the
+    reference, method None), then the tuning block's shared settings, then the method's (or `centralized`) block."""
+    block = tuning_block(spec, profile)
+    if block is None:
+        raise UserError(f"task '{spec.name}' has no tuning block in its {profile} profile",
+                        f"add profiles.{profile}.tuning to its card ({spec.card or 'tasks/'})")
+    out = profile_settings(spec, profile, "centralized" if method is None else "fedavg")
+    out.update({k: v for k, v in block.items() if k in SETTINGS})
+    out.update(block["centralized"] if method is None else block["methods"][method])
     return out
 
 
