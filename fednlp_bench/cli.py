@@ -524,6 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Dispatch a parsed command; bad input becomes one error line and exit code 2."""
+    from .fl.checkpoint import Interrupted
+
     try:
         if args.command == "tasks":
             return cmd_tasks()
@@ -548,6 +550,10 @@ def run_command(args: argparse.Namespace) -> int:
     except (UserError, AlgorithmError) as exc:
         print(f"fednlp-bench: error: {terminal_safe(str(exc))}", file=sys.stderr)
         return 2
+    except Interrupted as stop:  # SIGTERM inside one run of compare or reproduce (`run` says more, above)
+        print(f"fednlp-bench: stopped by SIGTERM after round {stop.round} of a run; rerun the same command to "
+              "continue (reproduce skips its finished runs)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("fednlp-bench: interrupted", file=sys.stderr)
         return 130

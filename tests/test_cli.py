@@ -524,3 +524,19 @@ def test_compare_prints_table_and_writes_csv_and_png(tmp_path, shared_cache, cap
                  "demo-fedavg-niid_label_clients=4_alpha=0.1-seed42"):
         assert result_file(out, stem).with_suffix(".png").is_file(), stem
     assert not [p.name for p in out.iterdir() if ".tmp" in p.name or p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("argv", [["compare", "--task", "demo"], ["reproduce", "text_classification"]])
+def test_sigterm_inside_compare_or_reproduce_is_one_line_and_exit_143(capsys, monkeypatch, argv):
+    """A run inside compare / reproduce that checkpoints on SIGTERM raises Interrupted: one line, no traceback."""
+    from fednlp_bench import compare, reproduce
+    from fednlp_bench.fl.checkpoint import Interrupted
+
+    def stopped(*args, **kwargs):
+        raise Interrupted(3, None)
+
+    monkeypatch.setattr(compare, "compare", stopped)
+    monkeypatch.setattr(reproduce, "reproduce", stopped)
+    rc, _, err = call(capsys, argv)
+    assert rc == 143 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "stopped by SIGTERM after round 3" in err and "rerun the same command" in err
