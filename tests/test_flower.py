@@ -228,3 +228,38 @@ def test_the_app_runs_on_a_superlink_with_supernodes_and_a_users_own_strategy(tm
     assert theirs["execution"]["backend"] == "flower-deployment"
     assert theirs["algorithm"]["class"] == "my_strategy.CountingFedAvg" and theirs["algorithm"]["source_sha256"]
     _assert_same_metrics(theirs, _ours(tmp_path, env))  # it aggregates as FedAvg: the same metrics
+
+
+def test_a_failing_clientapp_stops_the_run_with_its_error(tmp_path):
+    """Flower's strategies aggregate whatever replies arrive; the app's grid refuses a round with a failed client
+    instead, and records which clients trained (the replies are stand-ins with the fields the grid reads)."""
+    venv = _flower_env()
+    script = textwrap.dedent("""
+        from fednlp_bench.errors import UserError
+        from fednlp_bench.integrations.flower import CheckedGrid
+
+        class Reply:
+            def __init__(self, client=None, reason=None):
+                self.error = type("Error", (), {"reason": reason})() if reason else None
+                self.content = {"metrics": {"client": client}} if reason is None else {}
+            def has_error(self):
+                return self.error is not None
+
+        class Grid:
+            def __init__(self, replies):
+                self.replies, self.run_id = replies, 7
+            def send_and_receive(self, messages, timeout=None):
+                return self.replies
+
+        grid = CheckedGrid(Grid([Reply(client=2), Reply(client=0)]))
+        assert len(grid.send_and_receive([])) == 2 and grid.trained == [0, 2] and grid.run_id == 7
+        grid = CheckedGrid(Grid([Reply(client=1), Reply(reason="the partition has 3 clients")]))
+        try:
+            grid.send_and_receive([])
+        except UserError as exc:
+            assert "a ClientApp failed: the partition has 3 clients" in str(exc)
+            print("refused")
+    """)
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, timeout=300,
+                          env=_env(venv, tmp_path), cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "refused", (proc.stdout + proc.stderr)[-3000:]
