@@ -65,6 +65,9 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-target-length", type=int, default=S, help="seq2seq: target tokens kept for training (default 64)")
     g.add_argument("--no-repeat-ngram-size", type=int, default=S,
                    help="seq2seq: no n-gram of this size twice in one generated output (default off)")
+    g.add_argument("--decoder-layers", type=int, default=S,
+                   help="seq2seq with a BERT-family model (bert2bert): warm-start the decoder from the first N "
+                        "layers only (default all; fewer is cheaper)")
     g.add_argument("--source-prefix", default=S, help="seq2seq: text put before every source, e.g. 'summarize: ' for T5")
 
 

@@ -35,7 +35,8 @@ EXECUTION_SETTINGS = ("output", "cache_dir", "device", "progress", "backend", "c
 # every earlier run keeps its settings key (its checkpoint resumes, its result keeps its file name).
 LATER_SETTINGS = {"algorithm_args": {}, "attack": None, "attack_fraction": None, "attack_scale": None,
                   "local_train": None, "local_test": None, "peft": None, "lora_r": None, "lora_alpha": None,
-                  "lora_dropout": None, "lora_targets": None, "virtual_tokens": None, "freeze": None}
+                  "lora_dropout": None, "lora_targets": None, "virtual_tokens": None, "freeze": None,
+                  "decoder_layers": None}
 
 
 def run_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +137,7 @@ class RunConfig:
     max_target_length: int | None = None  # seq2seq: target tokens kept for training
     source_prefix: str | None = None  # seq2seq: text put before every source (T5: "summarize: ")
     no_repeat_ngram_size: int | None = None  # seq2seq: forbid repeating any n-gram of this size in one output
+    decoder_layers: int | None = None  # seq2seq, BERT-family warm start: keep the decoder's first N layers
     max_train: int | None = None
     max_test: int | None = None
     output: str = "runs"
@@ -254,7 +256,8 @@ class RunConfig:
         for flag, value in {"doc-stride": self.doc_stride, "max-answer-length": self.max_answer_length,
                             "n-best": self.n_best, "num-beams": self.num_beams, "max-new-tokens": self.max_new_tokens,
                             "max-target-length": self.max_target_length,
-                            "no-repeat-ngram-size": self.no_repeat_ngram_size}.items():
+                            "no-repeat-ngram-size": self.no_repeat_ngram_size,
+                            "decoder-layers": self.decoder_layers}.items():
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserError(f"--{flag} must be a positive integer (got {value})", f"pass --{flag} 1 or more")
         if self.tag_scheme is not None and self.tag_scheme not in TAG_SCHEMES:

