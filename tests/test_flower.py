@@ -263,3 +263,35 @@ def test_a_failing_clientapp_stops_the_run_with_its_error(tmp_path):
     proc = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, timeout=300,
                           env=_env(venv, tmp_path), cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.strip() == "refused", (proc.stdout + proc.stderr)[-3000:]
+
+
+def test_strategies_by_name_or_module_and_bad_ones_are_one_line(tmp_path):
+    """A strategy is a class of flwr.serverapp.strategy by name or module:Class; FedProx gets our mu default;
+    an unknown name, a module that is not there, a class that is no Strategy and a wrong argument are UserErrors."""
+    venv = _flower_env()
+    script = textwrap.dedent(f"""
+        from fednlp_bench.errors import UserError
+        from fednlp_bench.integrations.flower import load_job, make_strategy, strategy_spec
+        job = load_job({{"task": "demo", "clients": 4, "clients-per-round": 2, "max-train": 80, "max-test": 40,
+                        "rounds": 1, "output": {str(tmp_path / "out")!r}}})
+        assert strategy_spec({{}}) == "flwr.serverapp.strategy:FedAvg"
+        assert strategy_spec({{"strategy": "my.mod:Mine"}}) == "my.mod:Mine"
+        prox, kw = make_strategy(job, strategy_spec({{"strategy": "FedProx"}}), {{}})
+        assert type(prox).__name__ == "FedProx" and kw["proximal_mu"] == 0.1 and kw["fraction_train"] == 0.5
+        adam, kw = make_strategy(job, "flwr.serverapp.strategy:FedAdam", {{"eta": 0.01}})
+        assert kw["eta"] == 0.01 and kw["min_available_nodes"] == 4 and kw["fraction_evaluate"] == 0.0
+        for spec, args, said in (("flwr.serverapp.strategy:Nope", {{}}, "unknown Flower strategy 'Nope'"),
+                                 ("nomod:X", {{}}, "cannot be loaded"),
+                                 ("json:dumps", {{}}, "is not a Flower Strategy class"),
+                                 ("flwr.serverapp.strategy:FedAvg", {{"bogus": 1}}, "does not take these arguments")):
+            try:
+                make_strategy(job, spec, args)
+            except UserError as exc:
+                assert said in str(exc), (spec, str(exc))
+            else:
+                raise AssertionError(spec)
+        print("ok")
+    """)
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, timeout=300,
+                          env=_env(venv, tmp_path), cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), (proc.stdout + proc.stderr)[-3000:]

@@ -159,10 +159,17 @@ def train_client(msg: Message, context: Context, run_config: dict[str, Any]) -> 
 
 
 # --------------------------------------------------------------------------------------------- the ServerApp
+def strategy_spec(run_config: dict[str, Any]) -> str:
+    """The run config's `strategy` as module:Class (a bare name is a class of flwr.serverapp.strategy)."""
+    spec = str(run_config.get("strategy", "FedAvg"))
+    return spec if ":" in spec else f"flwr.serverapp.strategy:{spec}"
+
+
 def make_strategy(job: Job, spec: str, extra: dict[str, Any]):
-    """A Flower strategy: a class of flwr.serverapp.strategy by name, or `module:Class` (a user's Strategy). It
-    samples clients_per_round of the clients each round (fraction_train), evaluation stays on the server."""
-    if ":" in spec:
+    """The strategy of a module:Class spec (a class of flwr.serverapp.strategy, or a user's Strategy), built with
+    `extra` (strategy-args) over: sample clients_per_round of the clients each round (fraction_train), no
+    client-side evaluation (the server evaluates), and FedProx's proximal_mu 0.1 unless strategy-args gives it."""
+    if not spec.startswith("flwr.serverapp.strategy:"):
         module, _, name = spec.partition(":")
         try:
             cls = getattr(importlib.import_module(module), name)
@@ -171,9 +178,9 @@ def make_strategy(job: Job, spec: str, extra: dict[str, Any]):
                             "give a class of flwr.serverapp.strategy by name, or module:Class on the PYTHONPATH") \
                 from None
     else:
-        cls = getattr(flwr_strategy, spec, None)
+        cls = getattr(flwr_strategy, spec.split(":", 1)[1], None)
         if cls is None:
-            raise UserError(f"unknown Flower strategy '{spec}'",
+            raise UserError(f"unknown Flower strategy '{spec.split(':', 1)[1]}'",
                             f"choose one of: {', '.join(n for n in flwr_strategy.__all__ if n[0].isupper())}")
     if not (isinstance(cls, type) and issubclass(cls, flwr_strategy.Strategy)):
         raise UserError(f"strategy '{spec}' is not a Flower Strategy class", "subclass flwr.serverapp.strategy.Strategy")
@@ -182,7 +189,7 @@ def make_strategy(job: Job, spec: str, extra: dict[str, Any]):
     common = {"fraction_train": k / n, "fraction_evaluate": 0.0, "min_train_nodes": k, "min_evaluate_nodes": 0,
               "min_available_nodes": n}
     if cls.__name__ == BUILTIN_PROXIMAL:
-        common["proximal_mu"] = rc.mu if rc.mu is not None else 0.1
+        common["proximal_mu"] = 0.1  # our --mu default
     params = inspect.signature(cls.__init__).parameters
     kwargs = {k_: v for k_, v in common.items() if k_ in params} | dict(extra)
     try:
@@ -206,11 +213,6 @@ def algorithm_block(spec: str, strategy, kwargs: dict[str, Any]) -> dict[str, An
             "builtin": False, "api_version": API_VERSION, "args": {k: v for k, v in kwargs.items()
                                                                     if isinstance(v, (int, float, str, bool))},
             "distribution": "flwr", "version": flwr.__version__, "source_sha256": source, "upload_vectors": 1}
-
-
-def strategy_spec(run_config: dict[str, Any]) -> str:
-    spec = str(run_config.get("strategy", "FedAvg"))
-    return spec if ":" in spec else f"flwr.serverapp.strategy:{spec}"
 
 
 class CheckedGrid:
@@ -257,8 +259,10 @@ def run_federated_on_flower(grid: Grid, run_config: dict[str, Any], runtime: str
     except json.JSONDecodeError as exc:
         raise UserError(f"strategy-args is not a JSON object ({exc})", 'write strategy-args = "{\\"eta\\": 0.01}"') \
             from None
-    strategy, kwargs = make_strategy(job, spec.split(":", 1)[1] if spec.startswith("flwr.serverapp.strategy:")
-                                     else spec, extra if isinstance(extra, dict) else {})
+    if not isinstance(extra, dict):
+        raise UserError(f"strategy-args must be a JSON object (got {type(extra).__name__})",
+                        'write strategy-args = "{\\"eta\\": 0.01}"')
+    strategy, kwargs = make_strategy(job, spec, extra)
     initial = job.flat.get().clone()
     tuning = tuning_record(task, job.model)
     curve: list[dict[str, Any]] = []
