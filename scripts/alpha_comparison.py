@@ -35,14 +35,14 @@ def imbalanced_labels(num_classes: int, num_examples: int) -> np.ndarray:
     return np.random.default_rng(0).permutation(labels)
 
 
-def jsd(parts: list[np.ndarray], labels: np.ndarray, num_classes: int) -> float:
-    hist = client_label_histograms(parts, labels, num_classes)
-    return mean_pairwise_jsd(hist[hist.sum(axis=1) > 0])  # Flower can leave a client empty
+def divergence(hist: np.ndarray) -> float:
+    """Mean pairwise JSD of the clients that hold examples (Flower's rule can leave a client empty)."""
+    return mean_pairwise_jsd(hist[hist.sum(axis=1) > 0])
 
 
 def ours(labels: np.ndarray, clients: int, alpha: float, seeds: range, num_classes: int) -> float:
-    return float(np.mean([jsd(dirichlet_label_partition(labels, clients, alpha, seed=s), labels, num_classes)
-                          for s in seeds]))
+    return float(np.mean([divergence(client_label_histograms(dirichlet_label_partition(labels, clients, alpha, seed=s),
+                                                             labels, num_classes)) for s in seeds]))
 
 
 def flower(labels: np.ndarray, clients: int, alpha: float, seeds: range, num_classes: int) -> float:
@@ -58,7 +58,7 @@ def flower(labels: np.ndarray, clients: int, alpha: float, seeds: range, num_cla
         parts = [np.asarray(p.load_partition(i)["label"], dtype=np.int64) for i in range(clients)]
         # the partition holds labels, not ids: histogram them directly
         hist = np.stack([np.bincount(x, minlength=num_classes) for x in parts])
-        values.append(mean_pairwise_jsd(hist[hist.sum(axis=1) > 0]))
+        values.append(divergence(hist))
     return float(np.mean(values))
 
 

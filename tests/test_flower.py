@@ -147,7 +147,7 @@ def test_flowers_fedavg_through_the_app_gives_our_fedavgs_metrics(tmp_path):
 def test_flwr_run_simulates_the_app_with_another_strategy(tmp_path):
     venv = _flower_env()
     env = _env(venv, tmp_path)
-    (tmp_path / "flwr_home" / "config.toml").write_text(textwrap.dedent(f"""
+    (tmp_path / "flwr_home" / "config.toml").write_text(textwrap.dedent("""
         [superlink]
         default = "local"
         [superlink.local]
